@@ -1,0 +1,131 @@
+//! Validated domain types: a metric, its type name and a summary period.
+//!
+//! Everything that reaches the store has been through one of the `parse`
+//! constructors here, so the store and the handlers never re-check input.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// Longest metric type name accepted.
+pub const MAX_TYPE_LEN: usize = 100;
+
+/// A metric type name matching `^[A-Za-z0-9_.:-]{1,100}$`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MetricType(String);
+
+impl MetricType {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if raw.len() > MAX_TYPE_LEN {
+            return Err(format!("must be at most {MAX_TYPE_LEN} characters"));
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+        {
+            return Err("may contain only letters, digits, '_', '.', ':' and '-'".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MetricType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One stored data point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub timestamp: DateTime<Utc>,
+    /// Always finite.
+    pub value: f64,
+    pub metric_type: MetricType,
+}
+
+/// A half-open time range `[from, to)` in UTC; `None` is unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl TimeWindow {
+    pub const ALL: TimeWindow = TimeWindow {
+        from: None,
+        to: None,
+    };
+
+    pub fn contains(&self, ts: DateTime<Utc>) -> bool {
+        self.from.is_none_or(|f| ts >= f) && self.to.is_none_or(|t| ts < t)
+    }
+}
+
+/// Aggregates of one type over one window. Every number is finite.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Aggregates {
+    pub count: u64,
+    /// Saturates at `±f64::MAX` instead of overflowing.
+    pub sum: Option<f64>,
+    pub average: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// Value of the point with the greatest timestamp.
+    pub latest: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// What the store knows about one type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeInfo {
+    pub metric_type: MetricType,
+    pub count: u64,
+    pub last_timestamp: DateTime<Utc>,
+}
+
+/// How far back a summary looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// Everything still retained.
+    All,
+    /// The last `Duration`.
+    Last(Duration),
+}
+
+impl Period {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "all" => Ok(Period::All),
+            "hourly" => Ok(Period::Last(Duration::from_secs(3600))),
+            "daily" => Ok(Period::Last(Duration::from_secs(86_400))),
+            other => match parse_duration(other) {
+                Ok(d) if !d.is_zero() => Ok(Period::Last(d)),
+                _ => Err(
+                    "must be 'all', 'hourly', 'daily' or a positive duration such as '30s', '15m', '6h', '7d'"
+                        .into(),
+                ),
+            },
+        }
+    }
+}
+
+/// Parses durations such as `30s`, `15m`, `6h`, `7d`, `1h30m`.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    // humantime accepts a space-separated list; we accept only the compact form.
+    if raw.is_empty() || raw.len() > 32 || raw.contains(char::is_whitespace) {
+        return Err(format!("invalid duration '{}'", raw.escape_default()));
+    }
+    humantime::parse_duration(raw).map_err(|e| format!("invalid duration '{raw}': {e}"))
+}

@@ -1,0 +1,3 @@
+//! tally: a real-time analytics API.
+pub mod domain;
+pub mod store;

@@ -1,0 +1,55 @@
+//! The metric repository: the `MetricStore` trait every backend implements.
+//!
+//! Handlers only ever see `Arc<dyn MetricStore>`; the embedded backend lives in
+//! `memory`, and a database backend can follow without touching a handler.
+
+mod memory;
+
+use async_trait::async_trait;
+
+use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo};
+
+pub use memory::{MemoryStore, MemoryStoreConfig};
+
+/// Errors a backend may report. The embedded store never fails; a remote one can.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Counters describing what the store holds and has dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Points currently stored.
+    pub points: u64,
+    /// Points dropped because they fell out of retention.
+    pub evicted_retention: u64,
+    /// Points dropped to stay under the point limit.
+    pub evicted_capacity: u64,
+    /// Distinct types currently stored.
+    pub types: u64,
+}
+
+#[async_trait]
+pub trait MetricStore: Send + Sync + 'static {
+    /// Stores every metric or none. Timestamps are already validated.
+    async fn insert_batch(&self, metrics: Vec<Metric>) -> Result<(), StoreError>;
+
+    /// Aggregates of `metric_type` over `window`.
+    async fn summarize(
+        &self,
+        metric_type: &MetricType,
+        window: TimeWindow,
+    ) -> Result<Aggregates, StoreError>;
+
+    /// The newest `limit` points of `metric_type`, newest first.
+    async fn recent(&self, metric_type: &MetricType, limit: usize)
+    -> Result<Vec<Metric>, StoreError>;
+
+    /// Every stored type with its point count and last timestamp, sorted by name.
+    async fn types(&self) -> Result<Vec<TypeInfo>, StoreError>;
+
+    /// Current counters (cheap; called by health and telemetry).
+    fn stats(&self) -> StoreStats;
+}
