@@ -1,45 +1,235 @@
-//! Embedded in-process backend (placeholder until the bucketed store lands).
+//! Embedded in-process backend: bucketed columns with rolled-up aggregates and sketches.
+//!
+//! Layout, per metric type (`series`), with buckets aligned to UTC epoch boundaries:
+//!
+//! - **minute** buckets hold the raw points as two columns (`u32` microsecond offset from the
+//!   minute's start + `f64` value: 12 bytes a point) and count/sum/min/max/first/latest;
+//! - **hour** and **day** rollups hold the same aggregates plus a DDSketch (0.5% relative
+//!   accuracy). A sketch per minute would cost more than the points it describes, so minutes
+//!   have none.
+//!
+//! A summary over `[from, to)` takes each day whose points all fall in the window, else its
+//! hours, else their minutes (aggregates whole, values fed to the sketch), else the minute's
+//! raw points one by one. That is O(days + hours + minutes) plus the raw points of at most
+//! two partial hours. Timestamps are kept to the microsecond (finer digits are truncated).
+//!
+//! Eviction works on minute buckets. A `BTreeSet<(minute, type)>` orders every bucket by
+//! age, so retention pops expired buckets and the point limit pops the globally oldest ones
+//! in O(log n). A sketch cannot forget a value, so a rollup that loses points is marked
+//! stale and summaries descend through it; it goes away with its last minute. The point
+//! limit trims the last bucket it touches point by point; across types "oldest" means
+//! oldest minute. A type disappears with its last point.
+//!
+//! One `RwLock` guards it all: summaries run in parallel, a batch is applied under one write
+//! lock (grouped and sorted before taking it), and counters are atomics read lock-free.
+
+mod agg;
+mod bucket;
+mod series;
+mod state;
+mod summary;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
 
+use self::bucket::MINUTE_US;
+use self::state::State;
 use super::{MetricStore, StoreError, StoreStats};
 use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo};
 
+/// Minute buckets evicted per write-lock hold by `evict_expired`, to keep readers flowing.
+const EVICT_CHUNK: usize = 1024;
+
+/// The source of "now"; injected so retention is testable without waiting.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
 #[derive(Debug, Clone, Copy)]
 pub struct MemoryStoreConfig {
+    /// Points older than `now - retention` are evicted by `evict_expired`.
     pub retention: Duration,
+    /// The store never holds more points than this; the oldest go first.
     pub max_points: u64,
 }
 
 pub struct MemoryStore {
-    _config: MemoryStoreConfig,
+    config: MemoryStoreConfig,
+    clock: Clock,
+    state: RwLock<State>,
+    points: AtomicU64,
+    types: AtomicU64,
+    evicted_retention: AtomicU64,
+    evicted_capacity: AtomicU64,
 }
 
 impl MemoryStore {
     pub fn new(config: MemoryStoreConfig) -> Self {
-        Self { _config: config }
+        Self::with_clock(config, Arc::new(Utc::now))
     }
+
+    pub fn with_clock(config: MemoryStoreConfig, clock: Clock) -> Self {
+        Self {
+            config,
+            clock,
+            state: RwLock::new(State::new()),
+            points: AtomicU64::new(0),
+            types: AtomicU64::new(0),
+            evicted_retention: AtomicU64::new(0),
+            evicted_capacity: AtomicU64::new(0),
+        }
+    }
+
+    /// Evicts every minute bucket that ends at or before `now - retention`; returns the
+    /// number of points evicted. Called every second by a background task.
     pub fn evict_expired(&self) -> u64 {
-        0
+        let retention = i64::try_from(self.config.retention.as_micros()).unwrap_or(i64::MAX);
+        let horizon = (self.clock)().timestamp_micros().saturating_sub(retention);
+        // Minute m ends at (m + 1) * MINUTE_US, which is <= horizon exactly when m < cutoff.
+        let cutoff = horizon.div_euclid(MINUTE_US);
+        let mut total = 0;
+        loop {
+            let mut state = self.state.write();
+            let (evicted, done) = state.evict_before(cutoff, EVICT_CHUNK);
+            total += evicted;
+            self.evicted_retention.fetch_add(evicted, Ordering::Relaxed);
+            self.publish(&state);
+            if done {
+                return total;
+            }
+        }
     }
+
+    /// Mirrors the gauges into atomics; called with the write lock held so they never lag.
+    fn publish(&self, state: &State) {
+        self.points.store(state.points(), Ordering::Relaxed);
+        self.types.store(state.type_count(), Ordering::Relaxed);
+    }
+}
+
+/// Splits a batch by type into `(µs timestamp, value)` columns sorted by time; the sort is
+/// stable, so equal timestamps keep their arrival order (which decides `latest`).
+fn group_by_type(metrics: Vec<Metric>) -> Vec<(MetricType, Vec<(i64, f64)>)> {
+    let mut groups: Vec<(MetricType, Vec<(i64, f64)>)> = Vec::new();
+    let mut index: HashMap<MetricType, usize> = HashMap::new();
+    let mut current: Option<usize> = None;
+    for metric in metrics {
+        // Values are validated finite upstream; a stray one must not poison every sum.
+        if !metric.value.is_finite() {
+            continue;
+        }
+        let point = (metric.timestamp.timestamp_micros(), metric.value);
+        let same = current.filter(|&i| groups[i].0 == metric.metric_type);
+        let i = match same.or_else(|| index.get(&metric.metric_type).copied()) {
+            Some(i) => i,
+            None => {
+                index.insert(metric.metric_type.clone(), groups.len());
+                groups.push((metric.metric_type, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[i].1.push(point);
+        current = Some(i);
+    }
+    for (_, points) in &mut groups {
+        if !points.is_sorted_by_key(|p| p.0) {
+            points.sort_by_key(|p| p.0);
+        }
+    }
+    groups
+}
+
+/// Microseconds of a window bound, rounded up: a point stored at microsecond `t` (its finer
+/// digits truncated) is at or after the bound exactly when `t` is at or after this.
+fn bound_micros(bound: DateTime<Utc>) -> i64 {
+    let micros = bound.timestamp_micros();
+    if bound.timestamp_subsec_nanos() % 1_000 == 0 {
+        micros
+    } else {
+        micros.saturating_add(1)
+    }
+}
+
+fn from_micros(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 #[async_trait]
 impl MetricStore for MemoryStore {
-    async fn insert_batch(&self, _metrics: Vec<Metric>) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("not implemented".into()))
+    async fn insert_batch(&self, metrics: Vec<Metric>) -> Result<(), StoreError> {
+        let groups = group_by_type(metrics);
+        let mut state = self.state.write();
+        for (name, points) in groups {
+            state.insert(name, &points);
+        }
+        let evicted = state.evict_to_capacity(self.config.max_points);
+        self.evicted_capacity.fetch_add(evicted, Ordering::Relaxed);
+        self.publish(&state);
+        Ok(())
     }
-    async fn summarize(&self, _t: &MetricType, _w: TimeWindow) -> Result<Aggregates, StoreError> {
-        Ok(Aggregates::default())
+
+    async fn summarize(
+        &self,
+        metric_type: &MetricType,
+        window: TimeWindow,
+    ) -> Result<Aggregates, StoreError> {
+        let from = window.from.map_or(i64::MIN, bound_micros);
+        let to = window.to.map_or(i64::MAX, bound_micros);
+        let state = self.state.read();
+        Ok(state
+            .series(metric_type)
+            .map(|series| series.summarize(from, to))
+            .unwrap_or_default())
     }
-    async fn recent(&self, _t: &MetricType, _l: usize) -> Result<Vec<Metric>, StoreError> {
-        Ok(vec![])
+
+    async fn recent(
+        &self,
+        metric_type: &MetricType,
+        limit: usize,
+    ) -> Result<Vec<Metric>, StoreError> {
+        let points = {
+            let state = self.state.read();
+            state
+                .series(metric_type)
+                .map(|series| series.recent(limit))
+                .unwrap_or_default()
+        };
+        Ok(points
+            .into_iter()
+            .map(|(ts, value)| Metric {
+                timestamp: from_micros(ts),
+                value,
+                metric_type: metric_type.clone(),
+            })
+            .collect())
     }
+
     async fn types(&self) -> Result<Vec<TypeInfo>, StoreError> {
-        Ok(vec![])
+        let state = self.state.read();
+        Ok(state
+            .all()
+            .filter_map(|(name, series)| {
+                Some(TypeInfo {
+                    metric_type: name.clone(),
+                    count: series.count(),
+                    last_timestamp: from_micros(series.last_ts()?),
+                })
+            })
+            .collect())
     }
+
     fn stats(&self) -> StoreStats {
-        StoreStats::default()
+        StoreStats {
+            points: self.points.load(Ordering::Relaxed),
+            evicted_retention: self.evicted_retention.load(Ordering::Relaxed),
+            evicted_capacity: self.evicted_capacity.load(Ordering::Relaxed),
+            types: self.types.load(Ordering::Relaxed),
+        }
     }
 }

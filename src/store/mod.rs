@@ -44,8 +44,11 @@ pub trait MetricStore: Send + Sync + 'static {
     ) -> Result<Aggregates, StoreError>;
 
     /// The newest `limit` points of `metric_type`, newest first.
-    async fn recent(&self, metric_type: &MetricType, limit: usize)
-    -> Result<Vec<Metric>, StoreError>;
+    async fn recent(
+        &self,
+        metric_type: &MetricType,
+        limit: usize,
+    ) -> Result<Vec<Metric>, StoreError>;
 
     /// Every stored type with its point count and last timestamp, sorted by name.
     async fn types(&self) -> Result<Vec<TypeInfo>, StoreError>;
