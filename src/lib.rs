@@ -1,3 +1,9 @@
-//! tally: a real-time analytics API.
+//! tally: a real-time analytics API that stays up when its dependencies don't.
+pub mod api;
+pub mod config;
 pub mod domain;
+pub mod redis;
+pub mod startup;
+pub mod state;
 pub mod store;
+pub mod telemetry;

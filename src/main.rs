@@ -1,1 +1,53 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use tally::config::{Cli, Command};
+use tally::startup::Application;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One clear line instead of clap's usage block.
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("tally: {}", line.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Some(Command::Openapi) => {
+            // No trailing newline: the file must be byte-identical to /openapi.json.
+            print!("{}", tally::api::spec_json());
+            ExitCode::SUCCESS
+        }
+        Some(Command::Serve) | None => serve(cli.settings).await,
+    }
+}
+
+async fn serve(settings: tally::config::Settings) -> ExitCode {
+    if let Err(e) = tally::telemetry::init_logging(&settings.log) {
+        eprintln!("tally: {e}");
+        return ExitCode::from(2);
+    }
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("tally: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tally: server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! A JSON request body read with a size limit and kept as a JSON value, so
+//! that rule violations become 422 with every bad field named instead of a
+//! bare deserialisation error. `T` only documents the schema in the spec.
+
+use std::marker::PhantomData;
+
+use poem::error::ReadBodyError;
+use poem::{Request, RequestBody, Result};
+use poem_openapi::error::ParseRequestPayloadError;
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use serde_json::Value;
+
+/// Largest body a JSON payload may have; installed as request data at startup.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+pub struct JsonBody<T> {
+    pub value: Value,
+    _schema: PhantomData<fn() -> T>,
+}
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        matches!(content_type.parse::<mime::Mime>(), Ok(m)
+            if m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json")))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> Result<Self> {
+        let limit = request.data::<BodyLimit>().map_or(usize::MAX, |l| l.0);
+        let declared = request
+            .header(poem::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(ReadBodyError::PayloadTooLarge.into());
+        }
+        let bytes = body.take()?.into_bytes_limit(limit).await?;
+        if bytes.is_empty() {
+            return Err(ParseRequestPayloadError {
+                reason: "the request body is empty".into(),
+            }
+            .into());
+        }
+        let value = serde_json::from_slice(&bytes).map_err(|err| ParseRequestPayloadError {
+            reason: format!("malformed JSON: {err}"),
+        })?;
+        Ok(Self {
+            value,
+            _schema: PhantomData,
+        })
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: Type);

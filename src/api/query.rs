@@ -1,0 +1,234 @@
+//! Reads: the summary of a type, its newest raw points, and the list of types.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use poem::web::Data;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::ApiTags;
+use super::ingest::MetricView;
+use super::problem::FieldError;
+use super::responses::ReadError;
+use crate::domain::{Aggregates, MetricType, Period, TimeWindow};
+use crate::state::AppState;
+
+pub const DEFAULT_LIMIT: u32 = 100;
+pub const MAX_LIMIT: u32 = 1000;
+
+pub struct QueryApi;
+
+/// Aggregates of one metric type over a window. With no points in the window,
+/// `count` is 0 and every aggregate is null.
+#[derive(Debug, Object)]
+pub struct Summary {
+    #[oai(rename = "type")]
+    pub metric_type: String,
+    /// The requested period (`all`, `hourly`, `daily` or a duration).
+    pub period: String,
+    /// Start of the window (inclusive).
+    pub from: DateTime<Utc>,
+    /// End of the window: the server clock plus the allowed future skew, so
+    /// points stamped slightly ahead are included.
+    pub to: DateTime<Utc>,
+    pub count: u64,
+    /// Sum of values; saturates at ±1.7976931348623157e308 instead of overflowing.
+    #[oai(nullable)]
+    pub sum: Option<f64>,
+    #[oai(nullable)]
+    pub average_value: Option<f64>,
+    #[oai(nullable)]
+    pub min_value: Option<f64>,
+    #[oai(nullable)]
+    pub max_value: Option<f64>,
+    /// Value of the point with the latest timestamp.
+    #[oai(nullable)]
+    pub latest_value: Option<f64>,
+    /// Percentiles, within 1% relative error of the exact values.
+    #[oai(nullable)]
+    pub p50: Option<f64>,
+    #[oai(nullable)]
+    pub p90: Option<f64>,
+    #[oai(nullable)]
+    pub p95: Option<f64>,
+    #[oai(nullable)]
+    pub p99: Option<f64>,
+}
+
+#[derive(Debug, Object)]
+pub struct RecentMetrics {
+    #[oai(rename = "type")]
+    pub metric_type: String,
+    /// Newest first.
+    pub metrics: Vec<MetricView>,
+}
+
+#[derive(Debug, Object)]
+pub struct TypeView {
+    #[oai(rename = "type")]
+    pub metric_type: String,
+    /// Points currently stored.
+    pub count: u64,
+    pub last_timestamp: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct TypeList {
+    /// Sorted by name.
+    pub types: Vec<TypeView>,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum SummaryResponse {
+    #[oai(status = 200)]
+    Ok(Json<Summary>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum RecentResponse {
+    #[oai(status = 200)]
+    Ok(Json<RecentMetrics>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum TypesResponse {
+    #[oai(status = 200)]
+    Ok(Json<TypeList>),
+}
+
+#[OpenApi(tag = "ApiTags::Query")]
+impl QueryApi {
+    /// Summarise a metric type
+    ///
+    /// `period` is `all` (default: everything retained), `hourly` (last hour),
+    /// `daily` (last 24 h) or a duration such as `30s`, `15m`, `6h`, `7d`.
+    #[oai(
+        path = "/api/metrics/summary",
+        method = "get",
+        operation_id = "get_summary"
+    )]
+    async fn summary(
+        &self,
+        state: Data<&Arc<AppState>>,
+        /// Metric type name.
+        #[oai(name = "type")]
+        metric_type: Query<String>,
+        /// `all`, `hourly`, `daily` or a duration (`30s`, `15m`, `6h`, `7d`).
+        period: Query<Option<String>>,
+    ) -> Result<SummaryResponse, ReadError> {
+        let period_raw = period.0.unwrap_or_else(|| "all".to_owned());
+        let (metric_type, period) =
+            match (MetricType::parse(&metric_type), Period::parse(&period_raw)) {
+                (Ok(t), Ok(p)) => (t, p),
+                (t, p) => {
+                    let mut errors = Vec::new();
+                    if let Err(e) = t {
+                        errors.push(FieldError::new("type", e));
+                    }
+                    if let Err(e) = p {
+                        errors.push(FieldError::new("period", e));
+                    }
+                    return Err(ReadError::invalid(errors));
+                }
+            };
+        let now = Utc::now();
+        let span = match period {
+            Period::All => state.retention,
+            Period::Last(d) => d.min(state.retention),
+        };
+        let from = now - TimeDelta::from_std(span).unwrap_or(TimeDelta::MAX);
+        let to = now + TimeDelta::from_std(state.max_future_skew).unwrap_or_default();
+        // Validation keeps every stored point at or before `to`: no upper bound needed.
+        let window = TimeWindow {
+            from: Some(from),
+            to: None,
+        };
+        let agg = state.store.summarize(&metric_type, window).await?;
+        Ok(SummaryResponse::Ok(Json(summary_view(
+            metric_type,
+            period_raw,
+            from,
+            to,
+            agg,
+        ))))
+    }
+
+    /// Newest raw points of a type
+    #[oai(path = "/api/metrics", method = "get", operation_id = "list_metrics")]
+    async fn recent(
+        &self,
+        state: Data<&Arc<AppState>>,
+        /// Metric type name.
+        #[oai(name = "type")]
+        metric_type: Query<String>,
+        /// How many points, 1 to 1000 (default 100).
+        limit: Query<Option<u32>>,
+    ) -> Result<RecentResponse, ReadError> {
+        let mut errors = Vec::new();
+        let metric_type = MetricType::parse(&metric_type)
+            .map_err(|e| errors.push(FieldError::new("type", e)))
+            .ok();
+        let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            errors.push(FieldError::new(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let Some(metric_type) = metric_type.filter(|_| errors.is_empty()) else {
+            return Err(ReadError::invalid(errors));
+        };
+        let points = state.store.recent(&metric_type, limit as usize).await?;
+        Ok(RecentResponse::Ok(Json(RecentMetrics {
+            metric_type: metric_type.as_str().to_owned(),
+            metrics: points.into_iter().map(MetricView::from).collect(),
+        })))
+    }
+
+    /// Every known metric type
+    #[oai(
+        path = "/api/metrics/types",
+        method = "get",
+        operation_id = "list_types"
+    )]
+    async fn types(&self, state: Data<&Arc<AppState>>) -> Result<TypesResponse, ReadError> {
+        let types = state.store.types().await?;
+        Ok(TypesResponse::Ok(Json(TypeList {
+            types: types
+                .into_iter()
+                .map(|t| TypeView {
+                    metric_type: t.metric_type.as_str().to_owned(),
+                    count: t.count,
+                    last_timestamp: t.last_timestamp,
+                })
+                .collect(),
+        })))
+    }
+}
+
+fn summary_view(
+    metric_type: MetricType,
+    period: String,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    agg: Aggregates,
+) -> Summary {
+    Summary {
+        metric_type: metric_type.as_str().to_owned(),
+        period,
+        from,
+        to,
+        count: agg.count,
+        sum: agg.sum,
+        average_value: agg.average,
+        min_value: agg.min,
+        max_value: agg.max,
+        latest_value: agg.latest,
+        p50: agg.p50,
+        p90: agg.p90,
+        p95: agg.p95,
+        p99: agg.p99,
+    }
+}

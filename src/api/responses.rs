@@ -1,0 +1,67 @@
+//! Error responses shared by the operations, so the spec lists each status an
+//! operation can really return (problem+json bodies throughout).
+
+use poem_openapi::ApiResponse;
+use poem_openapi::payload::Json;
+
+use super::problem::Problem;
+
+/// Errors of operations that take a JSON body.
+#[derive(Debug, ApiResponse)]
+pub enum WriteError {
+    /// Malformed JSON or an empty body.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// The body is larger than the configured limit.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The `Content-Type` is missing or is not JSON.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
+    /// Well-formed input that breaks a rule; `errors` names each bad field.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// The store cannot take writes right now; nothing was stored.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+/// Errors of operations that only read.
+#[derive(Debug, ApiResponse)]
+pub enum ReadError {
+    /// A query parameter could not be parsed, or a required one is missing.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// A query parameter breaks a rule; `errors` names it.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// The store cannot answer right now.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+impl WriteError {
+    pub fn invalid(errors: Vec<super::problem::FieldError>) -> Self {
+        Self::Unprocessable(Json(Problem::validation(errors)))
+    }
+}
+
+impl ReadError {
+    pub fn invalid(errors: Vec<super::problem::FieldError>) -> Self {
+        Self::Unprocessable(Json(Problem::validation(errors)))
+    }
+}
+
+impl From<crate::store::StoreError> for WriteError {
+    fn from(err: crate::store::StoreError) -> Self {
+        tracing::warn!(error = %err, "store refused a write");
+        Self::Unavailable(Json(Problem::unavailable(err.to_string())))
+    }
+}
+
+impl From<crate::store::StoreError> for ReadError {
+    fn from(err: crate::store::StoreError) -> Self {
+        tracing::warn!(error = %err, "store refused a read");
+        Self::Unavailable(Json(Problem::unavailable(err.to_string())))
+    }
+}

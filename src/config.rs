@@ -1,0 +1,215 @@
+//! Typed settings: one struct per concern, each field from a flag or its
+//! environment variable, with a named default.
+//!
+//! `tally --help` lists every setting with its variable and default. Tests
+//! build `Settings` in code (`Settings::default()` and field updates) and never
+//! touch the process environment.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::domain::parse_duration;
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub const DEFAULT_REDIS_TIMEOUT: &str = "500ms";
+pub const DEFAULT_RETENTION: &str = "7d";
+pub const DEFAULT_MAX_POINTS: u64 = 10_000_000;
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_FUTURE_SKEW: &str = "5m";
+pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "10s";
+pub const DEFAULT_LOG_FILTER: &str = "info";
+
+/// Command line of the `tally` binary.
+#[derive(Debug, Parser)]
+#[command(name = "tally", version, about = "Real-time analytics API")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server (the default).
+    Serve,
+    /// Print the OpenAPI document the server serves at /openapi.json.
+    Openapi,
+}
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    #[command(flatten)]
+    pub server: ServerSettings,
+    #[command(flatten)]
+    pub redis: RedisSettings,
+    #[command(flatten)]
+    pub store: StoreSettings,
+    #[command(flatten)]
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Server")]
+pub struct ServerSettings {
+    /// Address to listen on (use 0.0.0.0 only behind a firewall or in a container).
+    #[arg(long = "addr", env = "TALLY_ADDR", default_value = DEFAULT_ADDR)]
+    pub addr: SocketAddr,
+    /// Largest accepted request body, in bytes.
+    #[arg(long = "max-body-bytes", env = "TALLY_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 30))]
+    pub max_body_bytes: usize,
+    /// How long shutdown waits for in-flight requests.
+    #[arg(long = "shutdown-timeout", env = "TALLY_SHUTDOWN_TIMEOUT", default_value = DEFAULT_SHUTDOWN_TIMEOUT, value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Redis")]
+pub struct RedisSettings {
+    /// Redis connection URL.
+    #[arg(long = "redis-url", env = "REDIS_URL", default_value = DEFAULT_REDIS_URL, value_parser = crate::redis::parse_url)]
+    pub url: String,
+    /// Upper bound for connecting to Redis and for each Redis command.
+    #[arg(long = "redis-timeout", env = "REDIS_TIMEOUT", default_value = DEFAULT_REDIS_TIMEOUT, value_parser = parse_positive_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Storage")]
+pub struct StoreSettings {
+    /// How long points are kept (e.g. 7d, 12h).
+    #[arg(long = "retention", env = "TALLY_RETENTION", default_value = DEFAULT_RETENTION, value_parser = parse_positive_duration)]
+    pub retention: Duration,
+    /// Most points kept in memory; the oldest go first when it is reached.
+    #[arg(long = "max-points", env = "TALLY_MAX_POINTS", default_value_t = DEFAULT_MAX_POINTS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_points: u64,
+    /// How far ahead of the server clock a timestamp may be.
+    #[arg(long = "max-future-skew", env = "TALLY_MAX_FUTURE_SKEW", default_value = DEFAULT_MAX_FUTURE_SKEW, value_parser = parse_duration)]
+    pub max_future_skew: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Logging")]
+pub struct LogSettings {
+    /// Log line format.
+    #[arg(long = "log-format", env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub format: LogFormat,
+    /// Log filter in tracing's EnvFilter syntax (e.g. `info,tally=debug`).
+    #[arg(long = "log", env = "RUST_LOG", default_value = DEFAULT_LOG_FILTER)]
+    pub filter: String,
+}
+
+fn parse_positive_duration(raw: &str) -> Result<Duration, String> {
+    match parse_duration(raw)? {
+        d if d.is_zero() => Err("must be greater than zero".into()),
+        d => Ok(d),
+    }
+}
+
+fn default_duration(raw: &str) -> Duration {
+    humantime::parse_duration(raw).unwrap_or_default()
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings {
+                addr: DEFAULT_ADDR
+                    .parse()
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8000))),
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                shutdown_timeout: default_duration(DEFAULT_SHUTDOWN_TIMEOUT),
+            },
+            redis: RedisSettings {
+                url: DEFAULT_REDIS_URL.into(),
+                timeout: default_duration(DEFAULT_REDIS_TIMEOUT),
+            },
+            store: StoreSettings {
+                retention: default_duration(DEFAULT_RETENTION),
+                max_points: DEFAULT_MAX_POINTS,
+                max_future_skew: default_duration(DEFAULT_MAX_FUTURE_SKEW),
+            },
+            log: LogSettings {
+                format: LogFormat::Text,
+                filter: DEFAULT_LOG_FILTER.into(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("tally").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_default_impl() {
+        // Only meaningful when the test process has none of the variables set.
+        let vars = [
+            "TALLY_ADDR",
+            "REDIS_URL",
+            "TALLY_RETENTION",
+            "TALLY_MAX_POINTS",
+        ];
+        if vars.iter().any(|v| std::env::var_os(v).is_some()) {
+            return;
+        }
+        let cli = parse(&[]).expect("defaults parse");
+        let d = Settings::default();
+        assert_eq!(cli.settings.server.addr, d.server.addr);
+        assert_eq!(
+            cli.settings.store.retention,
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(cli.settings.store.max_points, d.store.max_points);
+        assert_eq!(cli.settings.server.max_body_bytes, 1 << 20);
+        assert_eq!(cli.settings.store.max_future_skew, Duration::from_secs(300));
+        assert_eq!(cli.settings.redis.timeout, d.redis.timeout);
+    }
+
+    #[test]
+    fn invalid_values_are_rejected() {
+        for args in [
+            &["--addr", "nope"][..],
+            &["--retention", "0s"],
+            &["--retention", "seven days"],
+            &["--max-points", "0"],
+            &["--max-points", "-3"],
+            &["--max-body-bytes", "abc"],
+            &["--log-format", "xml"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let cli = parse(&[
+            "--addr",
+            "0.0.0.0:9000",
+            "--retention",
+            "12h",
+            "--log-format",
+            "json",
+        ])
+        .expect("valid flags");
+        assert_eq!(cli.settings.server.addr.port(), 9000);
+        assert_eq!(cli.settings.store.retention, Duration::from_secs(12 * 3600));
+        assert_eq!(cli.settings.log.format, LogFormat::Json);
+    }
+}

@@ -1,0 +1,106 @@
+//! The shared Redis connection: built with bounded timeouts and exponential
+//! reconnect, never awaited at startup, and watched by a background PING so
+//! `/health` can answer from memory without touching Redis.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use fred::prelude::{ClientLike, Config, ReconnectPolicy};
+use fred::types::Builder;
+use tokio::task::JoinHandle;
+
+use crate::config::RedisSettings;
+
+/// How often the watcher checks the connection.
+const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// Reconnect backoff: 100 ms doubling up to 5 s, forever.
+const RECONNECT_MIN_MS: u32 = 100;
+const RECONNECT_MAX_MS: u32 = 5_000;
+
+pub struct Redis {
+    client: fred::clients::Client,
+    connected: AtomicBool,
+    timeout: Duration,
+}
+
+impl Redis {
+    /// Starts connecting in the background; returns at once even if Redis is down.
+    pub fn start(
+        settings: &RedisSettings,
+    ) -> Result<(Arc<Self>, JoinHandle<()>), fred::error::Error> {
+        let mut config = Config::from_url(&settings.url)?;
+        // Keep retrying when Redis is down at startup, not only after a first success.
+        config.fail_fast = false;
+        let timeout = settings.timeout;
+        let client = Builder::from_config(config)
+            .with_connection_config(|c| {
+                c.connection_timeout = timeout;
+                c.internal_command_timeout = timeout;
+                // A command waits for one connection at most; the caller decides what to do next.
+                c.max_command_attempts = 1;
+            })
+            .with_performance_config(|p| p.default_command_timeout = timeout)
+            .set_policy(ReconnectPolicy::new_exponential(
+                0,
+                RECONNECT_MIN_MS,
+                RECONNECT_MAX_MS,
+                2,
+            ))
+            .build()?;
+        client.connect();
+        let redis = Arc::new(Self {
+            client,
+            connected: AtomicBool::new(false),
+            timeout,
+        });
+        let watcher = tokio::spawn(Arc::clone(&redis).watch());
+        Ok((redis, watcher))
+    }
+
+    /// Whether the last health PING succeeded.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    pub fn client(&self) -> &fred::clients::Client {
+        &self.client
+    }
+
+    async fn ping(&self) -> bool {
+        let ping = self.client.ping::<String>(None);
+        matches!(tokio::time::timeout(self.timeout, ping).await, Ok(Ok(_)))
+    }
+
+    async fn watch(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(PING_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut first = true;
+        loop {
+            tick.tick().await;
+            let up = self.ping().await;
+            let was = self.connected.swap(up, Ordering::Relaxed);
+            if up != was || first {
+                match up {
+                    true => tracing::info!(event = "redis_connected", "redis is reachable"),
+                    false => tracing::warn!(
+                        event = "redis_disconnected",
+                        "redis is unreachable; serving degraded and reconnecting"
+                    ),
+                }
+            }
+            first = false;
+        }
+    }
+}
+
+/// Validates a Redis URL at configuration time.
+pub fn parse_url(raw: &str) -> Result<String, String> {
+    // TLS (rediss://) is not compiled in; say so at startup rather than at first use.
+    if !raw.starts_with("redis://") {
+        return Err("must start with redis://".into());
+    }
+    Config::from_url(raw)
+        .map(|_| raw.to_owned())
+        .map_err(|e| format!("invalid Redis URL: {e}"))
+}

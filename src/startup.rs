@@ -1,0 +1,178 @@
+//! `Application`: builds the state, the routes and the middleware, binds the
+//! listener, and runs until a shutdown signal. `main` and every test start the
+//! service through `Application::build`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::middleware::CatchPanic;
+use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server};
+use tokio::task::JoinHandle;
+
+use crate::api::{self, payload::BodyLimit, problem::Problem};
+use crate::config::Settings;
+use crate::redis::Redis;
+use crate::state::AppState;
+use crate::store::{MemoryStore, MemoryStoreConfig, MetricStore};
+use crate::telemetry::RequestLog;
+
+/// How often expired points are dropped.
+const EVICTION_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid Redis configuration: {0}")]
+    Redis(#[from] fred::error::Error),
+}
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    settings: Settings,
+    /// Background tasks, stopped when the server stops.
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let (redis, redis_watch) = Redis::start(&settings.redis)?;
+        let memory = Arc::new(MemoryStore::new(MemoryStoreConfig {
+            retention: settings.store.retention,
+            max_points: settings.store.max_points,
+        }));
+        let evictor = tokio::spawn(evict_expired(Arc::clone(&memory)));
+        let store: Arc<dyn MetricStore> = memory;
+        let state = Arc::new(AppState::new(
+            store,
+            redis,
+            settings.store.retention,
+            settings.store.max_future_skew,
+        ));
+        let bind = |source| StartupError::Bind {
+            addr: settings.server.addr,
+            source,
+        };
+        let acceptor = TcpListener::bind(settings.server.addr)
+            .into_acceptor()
+            .await
+            .map_err(bind)?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or(settings.server.addr);
+        Ok(Self {
+            acceptor,
+            addr,
+            state,
+            settings,
+            tasks: vec![redis_watch, evictor],
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` resolves: stops accepting, reports not-ready, and
+    /// gives in-flight requests up to the shutdown timeout to finish.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let state = Arc::clone(&self.state);
+        let app = routes(Arc::clone(&self.state), &self.settings);
+        tracing::info!(addr = %self.addr, "listening");
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                app,
+                async move {
+                    signal.await;
+                    state.stop_accepting();
+                    tracing::info!("shutting down: draining in-flight requests");
+                },
+                Some(self.settings.server.shutdown_timeout),
+            )
+            .await;
+        for task in self.tasks {
+            task.abort();
+        }
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// Every route and the middleware around them.
+///
+/// Order, outermost first: request log (sees the final status) -> error
+/// rendering (any error becomes problem+json) -> panic guard -> request data
+/// -> routes.
+pub fn routes(state: Arc<AppState>, settings: &Settings) -> impl Endpoint + use<> {
+    let api = api::service();
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .nest("/", api)
+        .data(state)
+        .data(BodyLimit(settings.server.max_body_bytes))
+        .with(CatchPanic::new().with_handler(|_| {
+            Problem::status(
+                poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+            )
+            .into_response()
+        }))
+        .catch_all_error(|err| async move { api::problem::error_to_response(err) })
+        .with(RequestLog)
+}
+
+async fn evict_expired(store: Arc<MemoryStore>) {
+    let mut tick = tokio::time::interval(EVICTION_INTERVAL);
+    loop {
+        tick.tick().await;
+        let evicted = store.evict_expired();
+        if evicted > 0 {
+            tracing::debug!(evicted, "dropped points past retention");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,251 @@
+//! Test harness: the real application on port 0, a private `redis-server` per
+//! test that the test may stop, pause and restart, and typed request helpers.
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::{Client, Response};
+use serde_json::{Value, json};
+use tally::config::Settings;
+use tally::startup::Application;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A `redis-server` owned by one test, on a free port, in a temporary directory.
+pub struct TestRedis {
+    pub port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl TestRedis {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut redis = Self {
+            port: free_port(),
+            child: None,
+            dir,
+        };
+        redis.restart().await;
+        redis
+    }
+
+    /// A port where nothing listens (for "Redis down at startup").
+    pub fn unstarted() -> Self {
+        Self {
+            port: free_port(),
+            child: None,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the server on the same port.
+    pub async fn restart(&mut self) {
+        let child = Command::new(redis_server())
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--dir"])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (install Debian's redis-server)");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn redis_server() -> PathBuf {
+    std::env::var_os("REDIS_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("redis-server"))
+}
+
+/// The running application and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub redis: TestRedis,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Settings every test starts from: port 0 and the given Redis.
+pub fn test_settings(redis: &TestRedis) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.addr = "127.0.0.1:0".parse().expect("addr");
+    settings.redis.url = redis.url();
+    settings.redis.timeout = Duration::from_millis(200);
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    let redis = TestRedis::start().await;
+    let settings = test_settings(&redis);
+    spawn_app_with(redis, settings).await
+}
+
+pub async fn spawn_app_with(redis: TestRedis, settings: Settings) -> TestApp {
+    let app = Application::build(settings).await.expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        client: Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client"),
+        redis,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_metric(&self, body: &Value) -> Response {
+        self.post_json("/api/metrics", body).await
+    }
+
+    pub async fn post_batch(&self, body: &Value) -> Response {
+        self.post_json("/api/metrics/batch", body).await
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn summary(&self, metric_type: &str, period: &str) -> Value {
+        let resp = self
+            .client
+            .get(self.url("/api/metrics/summary"))
+            .query(&[("type", metric_type), ("period", period)])
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(resp.status(), 200, "summary of {metric_type}/{period}");
+        resp.json().await.expect("summary JSON")
+    }
+
+    /// Stops accepting, drains, and waits for the server to finish.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(handle) => handle.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A valid metric stamped now.
+pub fn metric(metric_type: &str, value: f64) -> Value {
+    json!({"timestamp": now(), "value": value, "type": metric_type})
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Asserts an RFC 9457 body with this status and returns it.
+pub async fn assert_problem(resp: Response, status: u16) -> Value {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = resp.json().await.expect("problem JSON");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].is_string() && body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+/// The `(index, field)` pairs named by a validation problem.
+pub fn error_fields(problem: &Value) -> Vec<(Option<u64>, String)> {
+    problem["errors"]
+        .as_array()
+        .map(|errs| {
+            errs.iter()
+                .map(|e| {
+                    (
+                        e["index"].as_u64(),
+                        e["field"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

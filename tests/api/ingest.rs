@@ -1,0 +1,131 @@
+use serde_json::{Value, json};
+
+use crate::helpers::{assert_problem, error_fields, metric, spawn_app};
+
+#[tokio::test]
+async fn a_valid_metric_is_stored_and_echoed_in_utc() {
+    let app = spawn_app().await;
+    let ts = (chrono::Utc::now() - chrono::TimeDelta::minutes(1))
+        .with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).expect("offset"));
+    let body = json!({"timestamp": ts.to_rfc3339(), "value": 42.5, "type": "cpu.load"});
+    let resp = app.post_metric(&body).await;
+    assert_eq!(resp.status(), 201);
+    let stored: Value = resp.json().await.expect("json");
+    let echoed = chrono::DateTime::parse_from_rfc3339(stored["timestamp"].as_str().expect("ts"))
+        .expect("rfc3339");
+    assert_eq!(echoed.offset().local_minus_utc(), 0, "normalised to UTC");
+    assert_eq!(echoed.timestamp_millis(), ts.timestamp_millis());
+    assert_eq!(stored["value"], 42.5);
+    assert_eq!(stored["type"], "cpu.load");
+
+    let summary = app.summary("cpu.load", "all").await;
+    assert_eq!(summary["count"], 1);
+    assert_eq!(summary["latest_value"], 42.5);
+}
+
+#[tokio::test]
+async fn wrong_value_types_are_422_and_store_nothing() {
+    let app = spawn_app().await;
+    for value in [
+        json!("1.5"),
+        json!(true),
+        json!(null),
+        json!([1]),
+        json!({"v": 1}),
+    ] {
+        let mut body = metric("strict", 0.0);
+        body["value"] = value.clone();
+        let problem = assert_problem(app.post_metric(&body).await, 422).await;
+        assert_eq!(
+            error_fields(&problem),
+            [(None, "value".to_owned())],
+            "{value}"
+        );
+    }
+    assert_eq!(app.summary("strict", "all").await["count"], 0);
+}
+
+#[tokio::test]
+async fn non_finite_numbers_are_rejected() {
+    let app = spawn_app().await;
+    // NaN and Infinity are not JSON; 1e400 does not fit a double.
+    for raw in ["NaN", "Infinity", "-Infinity", "1e400"] {
+        let body = format!(
+            r#"{{"timestamp":"{}","value":{raw},"type":"nf"}}"#,
+            crate::helpers::now()
+        );
+        let resp = app
+            .client
+            .post(app.url("/api/metrics"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("sent");
+        assert_problem(resp, 400).await;
+    }
+    assert_eq!(app.summary("nf", "all").await["count"], 0);
+}
+
+#[tokio::test]
+async fn timestamp_rules_are_enforced() {
+    let app = spawn_app().await;
+    let future = (chrono::Utc::now() + chrono::TimeDelta::minutes(10)).to_rfc3339();
+    let ancient = (chrono::Utc::now() - chrono::TimeDelta::days(8)).to_rfc3339();
+    for ts in [
+        json!("2026-01-01T00:00:00"),
+        json!("1969-12-31T23:59:59Z"),
+        json!(future),
+        json!(ancient),
+        json!("not a time"),
+        json!(1_700_000_000),
+    ] {
+        let mut body = metric("ts", 1.0);
+        body["timestamp"] = ts.clone();
+        let problem = assert_problem(app.post_metric(&body).await, 422).await;
+        assert_eq!(
+            error_fields(&problem),
+            [(None, "timestamp".to_owned())],
+            "{ts}"
+        );
+    }
+    assert_eq!(app.summary("ts", "all").await["count"], 0);
+}
+
+#[tokio::test]
+async fn hostile_type_names_are_rejected_and_never_stored() {
+    let app = spawn_app().await;
+    for t in [
+        "<script>alert(1)</script>",
+        "x'; DROP TABLE metrics; --",
+        "new\nline",
+        "nul\u{0}byte",
+        "tab\there",
+        "",
+        &"a".repeat(101),
+        "ünïcode",
+    ] {
+        let problem = assert_problem(app.post_metric(&metric(t, 1.0)).await, 422).await;
+        assert_eq!(error_fields(&problem), [(None, "type".to_owned())], "{t:?}");
+    }
+    let types: Value = app
+        .get("/api/metrics/types")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(types["types"], json!([]));
+}
+
+#[tokio::test]
+async fn unknown_fields_and_non_objects_are_rejected() {
+    let app = spawn_app().await;
+    let mut body = metric("extra", 1.0);
+    body["unit"] = json!("ms");
+    let problem = assert_problem(app.post_metric(&body).await, 422).await;
+    assert_eq!(error_fields(&problem), [(None, "unit".to_owned())]);
+    for body in [json!([]), json!("metric"), json!(3)] {
+        assert_problem(app.post_metric(&body).await, 422).await;
+    }
+    assert_eq!(app.summary("extra", "all").await["count"], 0);
+}

@@ -1,0 +1,117 @@
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{TestRedis, free_port, metric, spawn_app};
+
+#[tokio::test]
+async fn shutdown_finishes_promptly_and_refuses_new_connections() {
+    let app = spawn_app().await;
+    assert_eq!(app.post_metric(&metric("bye", 1.0)).await.status(), 201);
+    let address = app.address.clone();
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), app.shutdown())
+        .await
+        .expect("shutdown within the bound")
+        .expect("clean stop");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let client = reqwest::Client::new();
+    assert!(
+        client
+            .get(format!("{address}/health"))
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+#[test]
+fn the_binary_stops_cleanly_on_sigterm() {
+    let redis = TestRedis::unstarted();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .env_clear()
+        .env("TALLY_ADDR", format!("127.0.0.1:{port}"))
+        .env("REDIS_URL", redis.url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tally starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "tally did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "exit status {status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "tally did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn invalid_settings_stop_startup_with_one_clear_line() {
+    for (var, value) in [
+        ("TALLY_MAX_POINTS", "lots"),
+        ("TALLY_RETENTION", "0s"),
+        ("TALLY_ADDR", "nowhere"),
+        ("LOG_FORMAT", "xml"),
+        ("REDIS_URL", "http://example"),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .env_clear()
+            .env("TALLY_ADDR", "127.0.0.1:0")
+            .env(var, value)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tally runs");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while child.try_wait().expect("wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{var}={value} was accepted: tally kept running");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("output");
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{var}: {stderr}");
+        assert!(
+            stderr.contains(value),
+            "{var}: names the bad value: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn help_lists_every_setting_with_its_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .arg("--help")
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "TALLY_ADDR",
+        "REDIS_URL",
+        "TALLY_RETENTION",
+        "TALLY_MAX_POINTS",
+        "TALLY_MAX_BODY_BYTES",
+        "TALLY_MAX_FUTURE_SKEW",
+        "LOG_FORMAT",
+        "RUST_LOG",
+    ] {
+        assert!(help.contains(var), "--help names {var}");
+    }
+    assert!(help.contains("[default: 127.0.0.1:8000]"));
+}

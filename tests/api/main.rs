@@ -1,0 +1,10 @@
+//! Integration tests: the real server over HTTP on port 0, each test with its own Redis.
+mod batch;
+mod errors;
+mod health;
+mod helpers;
+mod ingest;
+mod lifecycle;
+mod openapi;
+mod query;
+mod summary;
