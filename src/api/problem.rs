@@ -22,8 +22,8 @@ pub struct Problem {
     /// Explanation specific to this occurrence.
     pub detail: String,
     /// Every input field that broke a rule (validation problems only).
-    #[oai(skip_serializing_if_is_empty)]
-    pub errors: Vec<FieldError>,
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<FieldError>>,
 }
 
 /// One invalid field of the request.
@@ -61,7 +61,7 @@ impl Problem {
             title: status.canonical_reason().unwrap_or("Error").into(),
             status: status.as_u16(),
             detail: detail.into(),
-            errors: Vec::new(),
+            errors: None,
         }
     }
 
@@ -76,7 +76,7 @@ impl Problem {
             title: "Invalid input".into(),
             status: StatusCode::UNPROCESSABLE_ENTITY.as_u16(),
             detail,
-            errors,
+            errors: Some(errors),
         }
     }
 
