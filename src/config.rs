@@ -21,6 +21,11 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_FUTURE_SKEW: &str = "5m";
 pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "10s";
 pub const DEFAULT_LOG_FILTER: &str = "info";
+pub const DEFAULT_RATE_LIMIT_REQUESTS: u64 = 100;
+pub const DEFAULT_RATE_LIMIT_WINDOW_SECONDS: u64 = 60;
+pub const DEFAULT_RATE_LIMIT_READ_REQUESTS: u64 = 600;
+pub const DEFAULT_RATE_LIMIT_READ_WINDOW_SECONDS: u64 = 60;
+pub const DEFAULT_RATE_LIMIT_REDIS_TIMEOUT_MS: u64 = 50;
 
 /// Command line of the `tally` binary.
 #[derive(Debug, Parser)]
@@ -49,6 +54,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     #[command(flatten)]
     pub store: StoreSettings,
+    #[command(flatten)]
+    pub limiter: LimiterSettings,
     #[command(flatten)]
     pub log: LogSettings,
 }
@@ -92,6 +99,69 @@ pub struct StoreSettings {
     /// How far ahead of the server clock a timestamp may be.
     #[arg(long = "max-future-skew", env = "TALLY_MAX_FUTURE_SKEW", default_value = DEFAULT_MAX_FUTURE_SKEW, value_parser = parse_duration)]
     pub max_future_skew: Duration,
+}
+
+/// What the limiter does while Redis cannot decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailMode {
+    /// Enforce the same policy with an in-process limiter (per instance).
+    Local,
+    /// Let every request through.
+    Open,
+    /// Refuse every limited request with 503.
+    Closed,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Rate limiting")]
+pub struct LimiterSettings {
+    /// Turn the /api rate limiter on or off.
+    #[arg(long = "rate-limit-enabled", env = "RATE_LIMIT_ENABLED", default_value_t = true,
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub enabled: bool,
+    /// Writes (POST) allowed per client per write window.
+    #[arg(long = "rate-limit-requests", env = "RATE_LIMIT_REQUESTS", default_value_t = DEFAULT_RATE_LIMIT_REQUESTS,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
+    pub write_requests: u64,
+    /// Length of the write window, in seconds.
+    #[arg(long = "rate-limit-window-seconds", env = "RATE_LIMIT_WINDOW_SECONDS", default_value_t = DEFAULT_RATE_LIMIT_WINDOW_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub write_window_seconds: u64,
+    /// Reads (GET) allowed per client per read window.
+    #[arg(long = "rate-limit-read-requests", env = "RATE_LIMIT_READ_REQUESTS", default_value_t = DEFAULT_RATE_LIMIT_READ_REQUESTS,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
+    pub read_requests: u64,
+    /// Length of the read window, in seconds.
+    #[arg(long = "rate-limit-read-window-seconds", env = "RATE_LIMIT_READ_WINDOW_SECONDS", default_value_t = DEFAULT_RATE_LIMIT_READ_WINDOW_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub read_window_seconds: u64,
+    /// Longest wait on Redis for one decision before falling back, in milliseconds.
+    #[arg(long = "rate-limit-redis-timeout-ms", env = "RATE_LIMIT_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_RATE_LIMIT_REDIS_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_timeout_ms: u64,
+    /// Behaviour while Redis is unavailable.
+    #[arg(long = "rate-limit-fail-mode", env = "RATE_LIMIT_FAIL_MODE", value_enum, default_value_t = FailMode::Local)]
+    pub fail_mode: FailMode,
+    /// Comma-separated CIDRs of proxies whose X-Forwarded-For / Forwarded headers are believed.
+    #[arg(long = "trusted-proxies", env = "TRUSTED_PROXIES", default_value = "", value_parser = parse_cidrs)]
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// The proxies allowed to tell us who the client is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
+
+fn parse_cidrs(raw: &str) -> Result<TrustedProxies, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("'{s}' is not an IP address or CIDR"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(TrustedProxies)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -140,6 +210,16 @@ impl Default for Settings {
                 retention: default_duration(DEFAULT_RETENTION),
                 max_points: DEFAULT_MAX_POINTS,
                 max_future_skew: default_duration(DEFAULT_MAX_FUTURE_SKEW),
+            },
+            limiter: LimiterSettings {
+                enabled: true,
+                write_requests: DEFAULT_RATE_LIMIT_REQUESTS,
+                write_window_seconds: DEFAULT_RATE_LIMIT_WINDOW_SECONDS,
+                read_requests: DEFAULT_RATE_LIMIT_READ_REQUESTS,
+                read_window_seconds: DEFAULT_RATE_LIMIT_READ_WINDOW_SECONDS,
+                redis_timeout_ms: DEFAULT_RATE_LIMIT_REDIS_TIMEOUT_MS,
+                fail_mode: FailMode::Local,
+                trusted_proxies: TrustedProxies::default(),
             },
             log: LogSettings {
                 format: LogFormat::Text,
@@ -192,6 +272,10 @@ mod tests {
             &["--max-points", "-3"],
             &["--max-body-bytes", "abc"],
             &["--log-format", "xml"],
+            &["--rate-limit-requests", "0"],
+            &["--rate-limit-enabled", "maybe"],
+            &["--rate-limit-fail-mode", "sideways"],
+            &["--trusted-proxies", "10.0.0.0/8,not-an-ip"],
         ] {
             assert!(parse(args).is_err(), "{args:?} should be rejected");
         }
@@ -211,5 +295,23 @@ mod tests {
         assert_eq!(cli.settings.server.addr.port(), 9000);
         assert_eq!(cli.settings.store.retention, Duration::from_secs(12 * 3600));
         assert_eq!(cli.settings.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn limiter_flags() {
+        let cli = parse(&[
+            "--rate-limit-enabled",
+            "false",
+            "--trusted-proxies",
+            "10.0.0.0/8, 192.168.1.7 ,::1",
+            "--rate-limit-fail-mode",
+            "closed",
+        ])
+        .expect("valid flags");
+        let l = cli.settings.limiter;
+        assert!(!l.enabled);
+        assert_eq!(l.fail_mode, FailMode::Closed);
+        assert_eq!(l.trusted_proxies.0.len(), 3);
+        assert_eq!(l.trusted_proxies.0[1].to_string(), "192.168.1.7/32");
     }
 }

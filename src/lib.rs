@@ -2,6 +2,7 @@
 pub mod api;
 pub mod config;
 pub mod domain;
+pub mod limiter;
 pub mod redis;
 pub mod startup;
 pub mod state;

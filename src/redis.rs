@@ -3,7 +3,7 @@
 //! `/health` can answer from memory without touching Redis.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use fred::prelude::{ClientLike, Config, ReconnectPolicy};
@@ -21,6 +21,9 @@ const RECONNECT_MAX_MS: u32 = 5_000;
 pub struct Redis {
     client: fred::clients::Client,
     connected: AtomicBool,
+    /// Successful PINGs so far: lets a caller that saw Redis fail wait for proof
+    /// of recovery without calling Redis itself.
+    pings_ok: AtomicU64,
     timeout: Duration,
 }
 
@@ -52,6 +55,7 @@ impl Redis {
         let redis = Arc::new(Self {
             client,
             connected: AtomicBool::new(false),
+            pings_ok: AtomicU64::new(0),
             timeout,
         });
         let watcher = tokio::spawn(Arc::clone(&redis).watch());
@@ -61,6 +65,11 @@ impl Redis {
     /// Whether the last health PING succeeded.
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    /// How many health PINGs have succeeded since start.
+    pub fn pings_ok(&self) -> u64 {
+        self.pings_ok.load(Ordering::Acquire)
     }
 
     pub fn client(&self) -> &fred::clients::Client {
@@ -79,6 +88,9 @@ impl Redis {
         loop {
             tick.tick().await;
             let up = self.ping().await;
+            if up {
+                self.pings_ok.fetch_add(1, Ordering::AcqRel);
+            }
             let was = self.connected.swap(up, Ordering::Relaxed);
             if up != was || first {
                 match up {

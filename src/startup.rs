@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, payload::BodyLimit, problem::Problem};
 use crate::config::Settings;
+use crate::limiter::{RateLimit, RateLimiter};
 use crate::redis::Redis;
 use crate::state::AppState;
 use crate::store::{MemoryStore, MemoryStoreConfig, MetricStore};
@@ -51,9 +52,14 @@ impl Application {
         }));
         let evictor = tokio::spawn(evict_expired(Arc::clone(&memory)));
         let store: Arc<dyn MetricStore> = memory;
+        let limiter = settings
+            .limiter
+            .enabled
+            .then(|| Arc::new(RateLimiter::new(&settings.limiter, Arc::clone(&redis))));
         let state = Arc::new(AppState::new(
             store,
             redis,
+            limiter,
             settings.store.retention,
             settings.store.max_future_skew,
         ));
@@ -120,18 +126,20 @@ impl Application {
 /// Every route and the middleware around them.
 ///
 /// Order, outermost first: request log (sees the final status) -> error
-/// rendering (any error becomes problem+json) -> panic guard -> request data
-/// -> routes.
+/// rendering (any error becomes problem+json) -> panic guard -> rate limit
+/// (`/api/*` only, before any work is done) -> request data -> routes.
 pub fn routes(state: Arc<AppState>, settings: &Settings) -> impl Endpoint + use<> {
     let api = api::service();
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
+    let limiter = state.limiter.clone();
     Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
         .data(state)
         .data(BodyLimit(settings.server.max_body_bytes))
+        .with(RateLimit::new(limiter))
         .with(CatchPanic::new().with_handler(|_| {
             Problem::status(
                 poem::http::StatusCode::INTERNAL_SERVER_ERROR,

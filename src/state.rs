@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::limiter::RateLimiter;
 use crate::redis::Redis;
 use crate::store::MetricStore;
 
 pub struct AppState {
     pub store: Arc<dyn MetricStore>,
     pub redis: Arc<Redis>,
+    /// `None` when rate limiting is turned off.
+    pub limiter: Option<Arc<RateLimiter>>,
     pub retention: Duration,
     pub max_future_skew: Duration,
     pub started: Instant,
@@ -24,12 +27,14 @@ impl AppState {
     pub fn new(
         store: Arc<dyn MetricStore>,
         redis: Arc<Redis>,
+        limiter: Option<Arc<RateLimiter>>,
         retention: Duration,
         max_future_skew: Duration,
     ) -> Self {
         Self {
             store,
             redis,
+            limiter,
             retention,
             max_future_skew,
             started: Instant::now(),

@@ -6,7 +6,11 @@ use poem_openapi::payload::Json;
 
 use super::problem::Problem;
 
+// The 429 variants are built by the rate-limit middleware, not by handlers;
+// they are declared here so the spec lists what the operations really return.
+
 /// Errors of operations that take a JSON body.
+#[allow(dead_code)]
 #[derive(Debug, ApiResponse)]
 pub enum WriteError {
     /// Malformed JSON or an empty body.
@@ -21,12 +25,23 @@ pub enum WriteError {
     /// Well-formed input that breaks a rule; `errors` names each bad field.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
-    /// The store cannot take writes right now; nothing was stored.
+    /// The client's write quota is spent (`RateLimit-Policy` / `RateLimit` say
+    /// how much and until when); nothing was stored.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(
+        Json<Problem>,
+        /// Whole seconds until the oldest counted request leaves the window.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
+    /// The store (or, in `closed` fail mode, the rate limiter) cannot take
+    /// writes right now; nothing was stored.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>),
 }
 
 /// Errors of operations that only read.
+#[allow(dead_code)]
 #[derive(Debug, ApiResponse)]
 pub enum ReadError {
     /// A query parameter could not be parsed, or a required one is missing.
@@ -35,7 +50,16 @@ pub enum ReadError {
     /// A query parameter breaks a rule; `errors` names it.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
-    /// The store cannot answer right now.
+    /// The client's read quota is spent (`RateLimit-Policy` / `RateLimit` say
+    /// how much and until when).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(
+        Json<Problem>,
+        /// Whole seconds until the oldest counted request leaves the window.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
+    /// The store (or, in `closed` fail mode, the rate limiter) cannot answer right now.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>),
 }

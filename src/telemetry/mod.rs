@@ -1,6 +1,7 @@
 //! Logs now; metrics and traces join here.
 
 mod http;
+pub mod names;
 
 pub use http::RequestLog;
 

@@ -5,6 +5,7 @@ mod health;
 mod helpers;
 mod ingest;
 mod lifecycle;
+mod limiter;
 mod openapi;
 mod query;
 mod summary;

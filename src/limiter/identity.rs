@@ -1,0 +1,167 @@
+//! Who the client is: the socket peer, unless the peer is a trusted proxy, in
+//! which case the rightmost forwarded address that is not itself a trusted
+//! proxy. A forwarded header from anyone else is ignored.
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+use poem::http::HeaderMap;
+
+use crate::config::TrustedProxies;
+
+impl TrustedProxies {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// The client's address, as far as we can trust it.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted.contains(peer) {
+        return peer;
+    }
+    let hops = forwarded_hops(headers);
+    // The nearest address we know: the peer, then each trusted hop we walk past.
+    let mut nearest = peer;
+    for hop in hops.iter().rev() {
+        match hop {
+            Some(ip) if trusted.contains(*ip) => nearest = *ip,
+            Some(ip) => return *ip,
+            // An unparseable hop ends what we can believe.
+            None => break,
+        }
+    }
+    nearest
+}
+
+/// The key the limiter counts under: the address, or its /64 for IPv6 (one
+/// host usually holds a whole /64, so per-address keys would be free quota).
+pub fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let net = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{net}/64")
+        }
+    }
+}
+
+/// Forwarded hops, left (farthest) to right (nearest). `Forwarded` (RFC 7239)
+/// wins over `X-Forwarded-For` when both are present.
+fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    let forwarded: Vec<&str> = headers
+        .get_all("forwarded")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if !forwarded.is_empty() {
+        return forwarded
+            .iter()
+            .flat_map(|line| line.split(','))
+            .map(|element| {
+                element
+                    .split(';')
+                    .filter_map(|pair| pair.split_once('='))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+                    .and_then(|(_, v)| parse_node(v))
+            })
+            .collect();
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("\u{0}").split(','))
+        .map(parse_node)
+        .collect()
+}
+
+/// An address with optional quotes, brackets and port; anything else is `None`.
+fn parse_node(raw: &str) -> Option<IpAddr> {
+    let s = raw.trim().trim_matches('"');
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some(sa.ip().to_canonical());
+    }
+    s.strip_prefix('[')
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|inner| inner.parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::http::HeaderValue;
+
+    fn trusted(cidrs: &[&str]) -> TrustedProxies {
+        TrustedProxies(cidrs.iter().map(|c| c.parse().expect("cidr")).collect())
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).expect("header"));
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn untrusted_peers_cannot_spoof() {
+        let h = headers(&[("x-forwarded-for", "1.2.3.4"), ("forwarded", "for=5.6.7.8")]);
+        assert_eq!(client_ip(ip("9.9.9.9"), &h, &trusted(&[])), ip("9.9.9.9"));
+        assert_eq!(
+            client_ip(ip("9.9.9.9"), &h, &trusted(&["10.0.0.0/8"])),
+            ip("9.9.9.9")
+        );
+    }
+
+    #[test]
+    fn trusted_proxy_yields_the_rightmost_untrusted_hop() {
+        let t = trusted(&["10.0.0.0/8"]);
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 1.2.3.4, 10.0.0.2")]);
+        // 6.6.6.6 was written by the client itself: not believed.
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &t), ip("1.2.3.4"));
+        let split = headers(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "1.2.3.4:5555"),
+        ]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &split, &t), ip("1.2.3.4"));
+    }
+
+    #[test]
+    fn forwarded_header_is_understood() {
+        let t = trusted(&["10.0.0.0/8"]);
+        let h = headers(&[(
+            "forwarded",
+            r#"for=6.6.6.6, for="[2001:db8:cafe::17]:4711";proto=https, for=10.1.1.1"#,
+        )]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &t), ip("2001:db8:cafe::17"));
+    }
+
+    #[test]
+    fn garbage_stops_the_walk_at_the_nearest_trusted_hop() {
+        let t = trusted(&["10.0.0.0/8"]);
+        let h = headers(&[("x-forwarded-for", "1.2.3.4, <script>, 10.0.0.9")]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &t), ip("10.0.0.9"));
+        let none = headers(&[]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &none, &t), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn keys_group_ipv6_by_64_and_unmap_ipv4() {
+        assert_eq!(client_key(ip("2001:db8:1:2:3:4:5:6")), "2001:db8:1:2::/64");
+        assert_eq!(client_key(ip("::ffff:1.2.3.4").to_canonical()), "1.2.3.4");
+        let h = headers(&[]);
+        assert_eq!(
+            client_ip(ip("::ffff:1.2.3.4"), &h, &trusted(&[])),
+            ip("1.2.3.4")
+        );
+    }
+}

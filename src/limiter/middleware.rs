@@ -1,0 +1,117 @@
+//! The middleware in front of `/api/*`: picks the policy by method, the client
+//! by trusted identity, asks the limiter, and writes the RateLimit headers on
+//! every response of a limited route (429 included).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use poem::http::{HeaderValue, Method, StatusCode};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+
+use super::{Decision, PolicyName, RateLimiter, ceil_secs, client_ip, client_key};
+use crate::api::problem::{Problem, error_to_response};
+
+/// Passes everything through when built without a limiter (limiting disabled).
+pub struct RateLimit {
+    limiter: Option<Arc<RateLimiter>>,
+}
+
+impl RateLimit {
+    pub fn new(limiter: Option<Arc<RateLimiter>>) -> Self {
+        Self { limiter }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for RateLimit {
+    type Output = RateLimitEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        RateLimitEndpoint {
+            inner,
+            limiter: self.limiter.clone(),
+        }
+    }
+}
+
+pub struct RateLimitEndpoint<E> {
+    inner: E,
+    limiter: Option<Arc<RateLimiter>>,
+}
+
+/// Only the API is limited; health, metrics, docs and the dashboard are not.
+fn is_limited(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+fn policy_for(method: &Method) -> PolicyName {
+    match *method {
+        Method::GET | Method::HEAD | Method::OPTIONS => PolicyName::Read,
+        _ => PolicyName::Write,
+    }
+}
+
+impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let limiter = match &self.limiter {
+            Some(limiter) if is_limited(req.uri().path()) => limiter,
+            _ => return self.inner.call(req).await.map(IntoResponse::into_response),
+        };
+        let name = policy_for(req.method());
+        let peer = req
+            .remote_addr()
+            .as_socket_addr()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+        let ip = client_ip(peer, req.headers(), limiter.trusted_proxies());
+        let client = client_key(ip);
+        let policy = *limiter.policy(name);
+        let decision = limiter.check(name, &client).await;
+
+        let mut resp = match decision {
+            Decision::Closed => {
+                let mut resp = Problem::unavailable("the rate limiter cannot decide right now")
+                    .into_response();
+                set(&mut resp, "retry-after", "1".into());
+                resp
+            }
+            Decision::Decided { verdict, .. } if !verdict.allowed => {
+                let retry = ceil_secs(verdict.reset);
+                let mut resp = Problem {
+                    problem_type: "urn:tally:problem:rate-limited".into(),
+                    title: "Too Many Requests".into(),
+                    status: StatusCode::TOO_MANY_REQUESTS.as_u16(),
+                    detail: format!(
+                        "the {} limit of {} requests per {} s is reached; retry in {retry} s",
+                        policy.name.as_str(),
+                        policy.limit,
+                        policy.window.as_secs()
+                    ),
+                    errors: None,
+                }
+                .into_response();
+                set(&mut resp, "retry-after", retry.to_string());
+                resp
+            }
+            Decision::Decided { .. } | Decision::Open => match self.inner.call(req).await {
+                Ok(resp) => resp.into_response(),
+                Err(err) => error_to_response(err),
+            },
+        };
+        set(&mut resp, "ratelimit-policy", policy.policy_header());
+        if let Decision::Decided { verdict, .. } = decision {
+            set(
+                &mut resp,
+                "ratelimit",
+                policy.state_header(verdict.remaining, verdict.reset),
+            );
+        }
+        Ok(resp)
+    }
+}
+
+fn set(resp: &mut Response, name: &'static str, value: String) {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(name, v);
+    }
+}

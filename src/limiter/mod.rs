@@ -1,0 +1,217 @@
+//! Rate limiting for `/api`: an exact sliding window kept in Redis (one script
+//! call per decision, Redis time), with an in-process window of the same policy
+//! when Redis fails or is slow. While Redis is known to be down no request waits
+//! on it: decisions go local until the Redis watcher has seen a PING succeed.
+
+mod identity;
+mod local;
+mod middleware;
+mod policy;
+mod redis_window;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use identity::{client_ip, client_key};
+pub use local::LocalWindow;
+pub use middleware::RateLimit;
+pub use policy::{Policy, PolicyName, ceil_secs};
+pub use redis_window::{KEY_PREFIX, RedisWindow};
+
+use crate::config::{FailMode, LimiterSettings, TrustedProxies};
+use crate::redis::Redis;
+use crate::telemetry::names;
+
+/// What a window says about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    /// Requests still accepted in the current window (after this one).
+    pub remaining: u64,
+    /// Until the oldest counted request leaves the window.
+    pub reset: Duration,
+}
+
+/// Who decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Backend {
+    Redis = 1,
+    Local = 2,
+    /// Redis unavailable and the fail mode is `open` or `closed`.
+    Fallback = 3,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Redis => "redis",
+            Backend::Local => "local",
+            Backend::Fallback => "none",
+        }
+    }
+}
+
+/// The outcome for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// A window decided; `verdict` says whether to serve.
+    Decided { verdict: Verdict, backend: Backend },
+    /// Redis is unavailable and the fail mode lets the request through unmetered.
+    Open,
+    /// Redis is unavailable and the fail mode refuses the request.
+    Closed,
+}
+
+pub struct RateLimiter {
+    write: Policy,
+    read: Policy,
+    trusted: TrustedProxies,
+    redis: Arc<Redis>,
+    window: RedisWindow,
+    local: LocalWindow,
+    fail_mode: FailMode,
+    timeout: Duration,
+    /// `pings_ok` seen when Redis last failed us; `u64::MAX` while Redis is trusted.
+    down_since: AtomicU64,
+    last_backend: AtomicU8,
+}
+
+const REDIS_TRUSTED: u64 = u64::MAX;
+
+impl RateLimiter {
+    pub fn new(settings: &LimiterSettings, redis: Arc<Redis>) -> Self {
+        Self {
+            write: Policy {
+                name: PolicyName::Write,
+                limit: settings.write_requests,
+                window: Duration::from_secs(settings.write_window_seconds),
+            },
+            read: Policy {
+                name: PolicyName::Read,
+                limit: settings.read_requests,
+                window: Duration::from_secs(settings.read_window_seconds),
+            },
+            trusted: settings.trusted_proxies.clone(),
+            redis,
+            window: RedisWindow::new(),
+            local: LocalWindow::new(),
+            fail_mode: settings.fail_mode,
+            timeout: Duration::from_millis(settings.redis_timeout_ms),
+            down_since: AtomicU64::new(REDIS_TRUSTED),
+            last_backend: AtomicU8::new(0),
+        }
+    }
+
+    pub fn policy(&self, name: PolicyName) -> &Policy {
+        match name {
+            PolicyName::Write => &self.write,
+            PolicyName::Read => &self.read,
+        }
+    }
+
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.trusted
+    }
+
+    /// Decides one request of `client` under `policy`.
+    pub async fn check(&self, name: PolicyName, client: &str) -> Decision {
+        let policy = self.policy(name);
+        let decision = if self.redis_usable() {
+            match self
+                .window
+                .decide(self.redis.client(), policy, client, self.timeout)
+                .await
+            {
+                Ok(verdict) => Decision::Decided {
+                    verdict,
+                    backend: Backend::Redis,
+                },
+                Err(err) => {
+                    self.mark_redis_down(&err.to_string());
+                    self.fallback(policy, client)
+                }
+            }
+        } else {
+            self.fallback(policy, client)
+        };
+        self.record(policy, &decision);
+        decision
+    }
+
+    fn fallback(&self, policy: &Policy, client: &str) -> Decision {
+        match self.fail_mode {
+            FailMode::Local => Decision::Decided {
+                verdict: self.local.decide(policy, client),
+                backend: Backend::Local,
+            },
+            FailMode::Open => Decision::Open,
+            FailMode::Closed => Decision::Closed,
+        }
+    }
+
+    /// Redis is used unless it failed us and no PING has succeeded since.
+    fn redis_usable(&self) -> bool {
+        let since = self.down_since.load(Ordering::Acquire);
+        if since == REDIS_TRUSTED {
+            return true;
+        }
+        if self.redis.pings_ok() > since {
+            // Recovered: the next decision tries Redis again.
+            let _ = self.down_since.compare_exchange(
+                since,
+                REDIS_TRUSTED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            return true;
+        }
+        false
+    }
+
+    fn mark_redis_down(&self, reason: &str) {
+        let seen = self.redis.pings_ok();
+        if self.down_since.swap(seen, Ordering::AcqRel) == REDIS_TRUSTED {
+            tracing::warn!(event = "rate_limit_redis_failed", %reason, "rate limiter stops asking Redis until it answers a PING");
+        }
+    }
+
+    fn record(&self, policy: &Policy, decision: &Decision) {
+        let (backend, outcome) = match decision {
+            Decision::Decided { verdict, backend } => (
+                *backend,
+                if verdict.allowed {
+                    "allowed"
+                } else {
+                    "limited"
+                },
+            ),
+            Decision::Open => (Backend::Fallback, "allowed"),
+            Decision::Closed => (Backend::Fallback, "unavailable"),
+        };
+        let previous = self.last_backend.swap(backend as u8, Ordering::AcqRel);
+        if previous != backend as u8 {
+            metrics::counter!(names::RATE_LIMIT_BACKEND_SWITCHES_TOTAL, names::LABEL_BACKEND => backend.as_str())
+                .increment(1);
+            tracing::info!(event = "rate_limit_backend", backend = backend.as_str(), fail_mode = ?self.fail_mode, "rate limiter backend is now {}", backend.as_str());
+        }
+        metrics::counter!(
+            names::RATE_LIMIT_DECISIONS_TOTAL,
+            names::LABEL_POLICY => policy.name.as_str(),
+            names::LABEL_DECISION => outcome,
+            names::LABEL_BACKEND => backend.as_str()
+        )
+        .increment(1);
+    }
+
+    /// The backend of the latest decision (`None` before the first).
+    pub fn current_backend(&self) -> Option<Backend> {
+        match self.last_backend.load(Ordering::Acquire) {
+            1 => Some(Backend::Redis),
+            2 => Some(Backend::Local),
+            3 => Some(Backend::Fallback),
+            _ => None,
+        }
+    }
+}
