@@ -72,7 +72,6 @@ pub struct RateLimiter {
     window: RedisWindow,
     local: LocalWindow,
     fail_mode: FailMode,
-    timeout: Duration,
     /// `pings_ok` seen when Redis last failed us; `u64::MAX` while Redis is trusted.
     down_since: AtomicU64,
     last_backend: AtomicU8,
@@ -82,23 +81,29 @@ const REDIS_TRUSTED: u64 = u64::MAX;
 
 impl RateLimiter {
     pub fn new(settings: &LimiterSettings, redis: Arc<Redis>) -> Self {
+        let write = Policy {
+            name: PolicyName::Write,
+            limit: settings.write_requests,
+            window: Duration::from_secs(settings.write_window_seconds),
+        };
+        let read = Policy {
+            name: PolicyName::Read,
+            limit: settings.read_requests,
+            window: Duration::from_secs(settings.read_window_seconds),
+        };
         Self {
-            write: Policy {
-                name: PolicyName::Write,
-                limit: settings.write_requests,
-                window: Duration::from_secs(settings.write_window_seconds),
-            },
-            read: Policy {
-                name: PolicyName::Read,
-                limit: settings.read_requests,
-                window: Duration::from_secs(settings.read_window_seconds),
-            },
+            write,
+            read,
             trusted: settings.trusted_proxies.clone(),
-            redis,
-            window: RedisWindow::new(),
+            redis: Arc::clone(&redis),
+            window: RedisWindow::new(
+                redis.client().clone(),
+                write,
+                read,
+                Duration::from_millis(settings.redis_timeout_ms),
+            ),
             local: LocalWindow::new(),
             fail_mode: settings.fail_mode,
-            timeout: Duration::from_millis(settings.redis_timeout_ms),
             down_since: AtomicU64::new(REDIS_TRUSTED),
             last_backend: AtomicU8::new(0),
         }
@@ -119,17 +124,13 @@ impl RateLimiter {
     pub async fn check(&self, name: PolicyName, client: &str) -> Decision {
         let policy = self.policy(name);
         let decision = if self.redis_usable() {
-            match self
-                .window
-                .decide(self.redis.client(), policy, client, self.timeout)
-                .await
-            {
+            match self.window.decide(policy, client).await {
                 Ok(verdict) => Decision::Decided {
                     verdict,
                     backend: Backend::Redis,
                 },
                 Err(err) => {
-                    self.mark_redis_down(&err.to_string());
+                    self.mark_redis_down(&err);
                     self.fallback(policy, client)
                 }
             }

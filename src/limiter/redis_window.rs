@@ -1,90 +1,193 @@
-//! The Redis backend: one EVALSHA of `window.lua` per decision, loaded on first
-//! use and re-loaded when Redis answers NOSCRIPT (after a restart).
+//! The Redis backend: decisions run in `window.lua`, one script call per round
+//! trip. Concurrent decisions are gathered into one call (whatever queued while
+//! the previous call was in flight: no timer, so no added latency when idle),
+//! which keeps Redis and the client from paying a round trip per request under
+//! load. The script is loaded on first use and re-loaded on NOSCRIPT (after a
+//! Redis restart).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fred::clients::Client;
-use fred::error::Error as RedisError;
-use fred::interfaces::{ClientLike, LuaInterface};
+use fred::interfaces::{ClientLike, EventInterface, LuaInterface};
 use fred::types::config::Options;
 use fred::types::scripts::Script;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::Verdict;
-use super::policy::Policy;
+use super::policy::{Policy, PolicyName};
 
 const SCRIPT: &str = include_str!("window.lua");
 /// Every limiter key starts with this; the version changes with the layout.
 pub const KEY_PREFIX: &str = "tally:v1:ratelimit";
+/// Most decisions in one script call.
+const MAX_BATCH: usize = 256;
+/// Script calls in flight at once.
+const MAX_IN_FLIGHT: usize = 4;
+/// Decisions waiting for a call; beyond this, callers fall back at once.
+const QUEUE: usize = 8_192;
 
-pub struct RedisWindow {
-    script: Script,
-    /// Makes sorted-set members unique across instances and within a microsecond.
-    instance: u64,
-    seq: AtomicU64,
+struct Job {
+    key: String,
+    policy: PolicyName,
+    reply: oneshot::Sender<Result<Verdict, String>>,
 }
 
-impl Default for RedisWindow {
-    fn default() -> Self {
-        Self::new()
-    }
+pub struct RedisWindow {
+    jobs: mpsc::Sender<Job>,
+    timeout: Duration,
 }
 
 impl RedisWindow {
-    pub fn new() -> Self {
-        Self {
-            script: Script::from_lua(SCRIPT),
-            instance: rand::random(),
-            seq: AtomicU64::new(0),
-        }
+    /// Starts the batching task; needs a Tokio runtime.
+    pub fn new(client: Client, write: Policy, read: Policy, timeout: Duration) -> Self {
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        // Both policies travel once per call; each decision names its policy.
+        let policies = [write, read]
+            .iter()
+            .flat_map(|p| [p.limit.to_string(), p.window.as_micros().to_string()])
+            .collect();
+        tokio::spawn(preload(client.clone()));
+        tokio::spawn(run_batches(client, rx, policies, timeout));
+        Self { jobs, timeout }
     }
 
     pub fn key(policy: &Policy, client: &str) -> String {
         format!("{KEY_PREFIX}:{}:{client}", policy.name.as_str())
     }
 
-    /// One decision. Fails at once when not connected and after `timeout` otherwise.
-    pub async fn decide(
-        &self,
-        client: &Client,
-        policy: &Policy,
-        who: &str,
-        timeout: Duration,
-    ) -> Result<Verdict, RedisError> {
-        let opts = Options {
-            fail_fast: true,
-            max_attempts: Some(1),
-            timeout: Some(timeout),
-            ..Default::default()
+    /// One decision, within `timeout` or an error.
+    pub async fn decide(&self, policy: &Policy, who: &str) -> Result<Verdict, String> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            key: Self::key(policy, who),
+            policy: policy.name,
+            reply,
         };
-        let scoped = client.with_options(&opts);
-        let key = Self::key(policy, who);
-        let member = format!(
-            "{:x}-{:x}",
-            self.instance,
-            self.seq.fetch_add(1, Ordering::Relaxed)
-        );
-        let args = || -> Vec<String> {
-            vec![
-                policy.limit.to_string(),
-                policy.window.as_micros().to_string(),
-                member.clone(),
-            ]
-        };
-        let sha = self.script.sha1().clone();
-        let reply: Result<(i64, i64, i64), RedisError> =
-            scoped.evalsha(sha.clone(), key.clone(), args()).await;
-        let (allowed, remaining, reset) = match reply {
-            Err(e) if e.details().starts_with("NOSCRIPT") => {
-                scoped.script_load::<String, _>(SCRIPT).await?;
-                scoped.evalsha(sha, key, args()).await?
-            }
-            other => other?,
-        };
-        Ok(Verdict {
-            allowed: allowed == 1,
-            remaining: remaining.max(0) as u64,
-            reset: Duration::from_micros(reset.max(0) as u64),
-        })
+        self.jobs
+            .try_send(job)
+            .map_err(|_| "too many decisions waiting for Redis".to_string())?;
+        match tokio::time::timeout(self.timeout, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err("the Redis batch was dropped".into()),
+            Err(_) => Err(format!("no answer from Redis within {:?}", self.timeout)),
+        }
     }
+}
+
+/// Loads the script on every (re)connection, so the first decision after a
+/// start or a Redis restart doesn't pay for a NOSCRIPT round trip.
+async fn preload(client: Client) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut connections = client.reconnect_rx();
+    let script = Script::from_lua(SCRIPT);
+    if client.is_connected() {
+        let _ = script.load(&client).await;
+    }
+    loop {
+        match connections.recv().await {
+            Ok(_) | Err(RecvError::Lagged(_)) => {
+                if let Err(e) = script.load(&client).await {
+                    tracing::debug!(error = %e, "could not preload the rate-limit script");
+                }
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn run_batches(
+    client: Client,
+    mut rx: mpsc::Receiver<Job>,
+    policies: Vec<String>,
+    timeout: Duration,
+) {
+    let script = Arc::new(Script::from_lua(SCRIPT));
+    let policies = Arc::new(policies);
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // Callers that gave up already fell back; don't count them in Redis.
+        batch.retain(|job: &Job| !job.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+            return;
+        };
+        let jobs = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
+        let (client, script, policies) =
+            (client.clone(), Arc::clone(&script), Arc::clone(&policies));
+        tokio::spawn(async move {
+            let result = tokio::time::timeout(timeout, call(&client, &script, &policies, &jobs))
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer from Redis within {timeout:?}")));
+            drop(permit);
+            match result {
+                Ok(verdicts) => {
+                    for (job, verdict) in jobs.into_iter().zip(verdicts) {
+                        let _ = job.reply.send(Ok(verdict));
+                    }
+                }
+                Err(err) => {
+                    for job in jobs {
+                        let _ = job.reply.send(Err(err.clone()));
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn call(
+    client: &Client,
+    script: &Script,
+    policies: &[String],
+    jobs: &[Job],
+) -> Result<Vec<Verdict>, String> {
+    let opts = Options {
+        fail_fast: true,
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let scoped = client.with_options(&opts);
+    let keys: Vec<String> = jobs.iter().map(|j| j.key.clone()).collect();
+    let args: Vec<&str> = policies
+        .iter()
+        .map(String::as_str)
+        .chain(jobs.iter().map(|j| match j.policy {
+            PolicyName::Write => "0",
+            PolicyName::Read => "1",
+        }))
+        .collect();
+    let sha = script.sha1().clone();
+    let reply: Result<Vec<i64>, _> = scoped
+        .evalsha(sha.clone(), keys.clone(), args.clone())
+        .await;
+    let flat = match reply {
+        Err(e) if e.details().starts_with("NOSCRIPT") => {
+            scoped
+                .script_load::<String, _>(SCRIPT)
+                .await
+                .map_err(|e| e.to_string())?;
+            scoped.evalsha(sha, keys, args).await
+        }
+        other => other,
+    }
+    .map_err(|e| e.to_string())?;
+    if flat.len() != jobs.len() * 3 {
+        return Err(format!(
+            "unexpected reply of {} values for {} decisions",
+            flat.len(),
+            jobs.len()
+        ));
+    }
+    Ok(flat
+        .chunks_exact(3)
+        .map(|c| Verdict {
+            allowed: c[0] == 1,
+            remaining: c[1].max(0) as u64,
+            reset: Duration::from_micros(c[2].max(0) as u64),
+        })
+        .collect())
 }

@@ -141,12 +141,17 @@ pub struct TestApp {
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
+pub const LIMITER_TIMEOUT_MS: u64 = 250;
+
 /// Settings every test starts from: port 0 and the given Redis.
 pub fn test_settings(redis: &TestRedis) -> Settings {
     let mut settings = Settings::default();
     settings.server.addr = "127.0.0.1:0".parse().expect("addr");
     settings.redis.url = redis.url();
     settings.redis.timeout = Duration::from_millis(200);
+    // Generous for a debug build on a busy machine; outage tests bound each
+    // request by a multiple of it.
+    settings.limiter.redis_timeout_ms = LIMITER_TIMEOUT_MS;
     settings
 }
 
