@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# HTTP benchmarks with ../shared/bench/load.sh against release builds, each
-# variant on its own port with a private redis-server, run back to back.
-#   bash benches/http.sh [SECONDS] [CONNECTIONS] [VARIANT...]
-# Variants: base (defaults, limits high), nolimit (RATE_LIMIT_ENABLED=false).
-# Prints load.sh's table per variant and the ingest ratio between variants.
+# HTTP benchmarks with ../shared/bench/load.sh against release builds.
+#   bash benches/http.sh [SECONDS] [CONNECTIONS] [ROUNDS]
+# Starts a private redis-server and two servers side by side: `on` (defaults,
+# rate limits at 10^9 so the Redis limiter decides every request but never
+# refuses) and `off` (RATE_LIMIT_ENABLED=false). Runs load.sh against them in
+# alternation, ROUNDS times, so drift on a noisy machine hits both alike, and
+# prints every table plus the median ingest ratio on/off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=${2:-50}
-shift $(( $# > 2 ? 2 : $# )) || true
-variants=("$@")
-[ ${#variants[@]} -gt 0 ] || variants=(base nolimit)
+rounds=${3:-3}
 load=${LOAD_SH:-../shared/bench/load.sh}
 
 cargo build --release -q --bin tally
@@ -27,26 +27,29 @@ pids+=($!)
 # load.sh posts a fixed 2026-01-01 timestamp first: retention must cover it.
 common=(TALLY_RETENTION=400d RUST_LOG=warn REDIS_URL=redis://127.0.0.1:$redis_port
         RATE_LIMIT_REQUESTS=1000000000 RATE_LIMIT_READ_REQUESTS=1000000000)
-declare -A ingest
-for v in "${variants[@]}"; do
-  port=$(free_port)
+declare -A port
+for v in on off; do
+  port[$v]=$(free_port)
   extra=()
-  case "$v" in
-    base) ;;
-    nolimit) extra=(RATE_LIMIT_ENABLED=false) ;;
-    *) echo "unknown variant $v" >&2; exit 2 ;;
-  esac
-  env "${common[@]}" "${extra[@]}" TALLY_ADDR=127.0.0.1:$port ./target/release/tally 2>"$work/$v.log" &
-  pid=$!
-  for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/ready" 2>/dev/null && break; sleep 0.1; done
-  echo "== $v"
-  out=$(bash "$load" "http://127.0.0.1:$port" "$secs" "$conns")
-  echo "$out"
-  ingest[$v]=$(awk '$1=="ingest" {print $2}' <<<"$out")
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  redis-cli -p "$redis_port" flushall >/dev/null   # our private server only
+  [ "$v" = off ] && extra=(RATE_LIMIT_ENABLED=false)
+  env "${common[@]}" "${extra[@]}" TALLY_ADDR=127.0.0.1:${port[$v]} ./target/release/tally 2>"$work/$v.log" &
+  pids+=($!)
 done
-if [ -n "${ingest[base]:-}" ] && [ -n "${ingest[nolimit]:-}" ]; then
-  awk -v a="${ingest[base]}" -v b="${ingest[nolimit]}" \
-    'BEGIN { printf "ratio ingest limiter-on/limiter-off %.2f\n", a/b }'
-fi
+for v in on off; do
+  for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:${port[$v]}/ready" 2>/dev/null && break; sleep 0.1; done
+done
+
+ratios=()
+for r in $(seq "$rounds"); do
+  declare -A ingest=()
+  for v in on off; do
+    echo "== round $r: limiter $v"
+    out=$(bash "$load" "http://127.0.0.1:${port[$v]}" "$secs" "$conns")
+    echo "$out"
+    ingest[$v]=$(awk '$1=="ingest" {print $2}' <<<"$out")
+  done
+  ratios+=("$(awk -v a="${ingest[on]}" -v b="${ingest[off]}" 'BEGIN { printf "%.2f", a/b }')")
+done
+printf '%s\n' "${ratios[@]}" | sort -n | awk '{ a[NR]=$1 } END {
+  printf "ingest limiter-on/limiter-off per round: "; for (i=1;i<=NR;i++) printf "%s ", a[i];
+  printf "  median %s\n", a[int((NR+1)/2)] }'

@@ -3,6 +3,7 @@
 //! when Redis fails or is slow. While Redis is known to be down no request waits
 //! on it: decisions go local until the Redis watcher has seen a PING succeed.
 
+mod batch;
 mod identity;
 mod local;
 mod middleware;

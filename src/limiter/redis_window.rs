@@ -15,6 +15,7 @@ use fred::types::scripts::Script;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::Verdict;
+use super::batch::{self, Ask};
 use super::policy::{Policy, PolicyName};
 
 const SCRIPT: &str = include_str!("window.lua");
@@ -22,14 +23,14 @@ const SCRIPT: &str = include_str!("window.lua");
 pub const KEY_PREFIX: &str = "tally:v1:ratelimit";
 /// Most decisions in one script call.
 const MAX_BATCH: usize = 256;
-/// Script calls in flight at once.
-const MAX_IN_FLIGHT: usize = 4;
+/// Script calls in flight at once. One lets the next batch grow while the
+/// current one is in Redis (measured: fewer, larger calls beat parallel ones).
+const MAX_IN_FLIGHT: usize = 1;
 /// Decisions waiting for a call; beyond this, callers fall back at once.
 const QUEUE: usize = 8_192;
 
 struct Job {
-    key: String,
-    policy: PolicyName,
+    ask: Ask,
     reply: oneshot::Sender<Result<Verdict, String>>,
 }
 
@@ -60,8 +61,10 @@ impl RedisWindow {
     pub async fn decide(&self, policy: &Policy, who: &str) -> Result<Verdict, String> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            key: Self::key(policy, who),
-            policy: policy.name,
+            ask: Ask {
+                key: Self::key(policy, who),
+                policy: policy.name,
+            },
             reply,
         };
         self.jobs
@@ -151,18 +154,11 @@ async fn call(
         ..Default::default()
     };
     let scoped = client.with_options(&opts);
-    let keys: Vec<String> = jobs.iter().map(|j| j.key.clone()).collect();
-    let args: Vec<&str> = policies
-        .iter()
-        .map(String::as_str)
-        .chain(jobs.iter().map(|j| match j.policy {
-            PolicyName::Write => "0",
-            PolicyName::Read => "1",
-        }))
-        .collect();
+    let plan = batch::plan(jobs.iter().map(|j| &j.ask));
+    let args: Vec<String> = policies.iter().cloned().chain(plan.args()).collect();
     let sha = script.sha1().clone();
     let reply: Result<Vec<i64>, _> = scoped
-        .evalsha(sha.clone(), keys.clone(), args.clone())
+        .evalsha(sha.clone(), plan.keys.clone(), args.clone())
         .await;
     let flat = match reply {
         Err(e) if e.details().starts_with("NOSCRIPT") => {
@@ -170,24 +166,16 @@ async fn call(
                 .script_load::<String, _>(SCRIPT)
                 .await
                 .map_err(|e| e.to_string())?;
-            scoped.evalsha(sha, keys, args).await
+            scoped.evalsha(sha, plan.keys.clone(), args).await
         }
         other => other,
     }
     .map_err(|e| e.to_string())?;
-    if flat.len() != jobs.len() * 3 {
-        return Err(format!(
-            "unexpected reply of {} values for {} decisions",
-            flat.len(),
-            jobs.len()
-        ));
-    }
-    Ok(flat
-        .chunks_exact(3)
-        .map(|c| Verdict {
-            allowed: c[0] == 1,
-            remaining: c[1].max(0) as u64,
-            reset: Duration::from_micros(c[2].max(0) as u64),
-        })
-        .collect())
+    let limit = |name| {
+        policies
+            .get(if name == PolicyName::Write { 0 } else { 2 })
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0)
+    };
+    plan.verdicts(&flat, limit)
 }
