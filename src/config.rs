@@ -26,6 +26,11 @@ pub const DEFAULT_RATE_LIMIT_WINDOW_SECONDS: u64 = 60;
 pub const DEFAULT_RATE_LIMIT_READ_REQUESTS: u64 = 600;
 pub const DEFAULT_RATE_LIMIT_READ_WINDOW_SECONDS: u64 = 60;
 pub const DEFAULT_RATE_LIMIT_REDIS_TIMEOUT_MS: u64 = 50;
+pub const DEFAULT_CACHE_LOCAL_CAPACITY: u64 = 10_000;
+pub const DEFAULT_CACHE_LOCAL_TTL_MS: u64 = 1_000;
+pub const DEFAULT_CACHE_TTL_SECONDS: u64 = 10;
+pub const DEFAULT_CACHE_STALE_SECONDS: u64 = 30;
+pub const DEFAULT_CACHE_REDIS_TIMEOUT_MS: u64 = 50;
 
 /// Command line of the `tally` binary.
 #[derive(Debug, Parser)]
@@ -56,6 +61,8 @@ pub struct Settings {
     pub store: StoreSettings,
     #[command(flatten)]
     pub limiter: LimiterSettings,
+    #[command(flatten)]
+    pub cache: CacheSettings,
     #[command(flatten)]
     pub log: LogSettings,
 }
@@ -147,6 +154,31 @@ pub struct LimiterSettings {
     pub trusted_proxies: TrustedProxies,
 }
 
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Summary cache")]
+pub struct CacheSettings {
+    /// Most summaries kept in the in-process tier.
+    #[arg(long = "cache-local-capacity", env = "CACHE_LOCAL_CAPACITY", default_value_t = DEFAULT_CACHE_LOCAL_CAPACITY,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub local_capacity: u64,
+    /// How long the in-process tier answers on its own before asking Redis, in milliseconds.
+    #[arg(long = "cache-local-ttl-ms", env = "CACHE_LOCAL_TTL_MS", default_value_t = DEFAULT_CACHE_LOCAL_TTL_MS,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub local_ttl_ms: u64,
+    /// How long a summary stays fresh, in seconds.
+    #[arg(long = "cache-ttl-seconds", env = "CACHE_TTL_SECONDS", default_value_t = DEFAULT_CACHE_TTL_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub ttl_seconds: u64,
+    /// How long after expiry a summary may be served stale while it is refreshed (or when computing fails), in seconds.
+    #[arg(long = "cache-stale-seconds", env = "CACHE_STALE_SECONDS", default_value_t = DEFAULT_CACHE_STALE_SECONDS,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub stale_seconds: u64,
+    /// Longest wait on Redis for one cache read or write, in milliseconds.
+    #[arg(id = "cache_redis_timeout_ms", long = "cache-redis-timeout-ms", env = "CACHE_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_CACHE_REDIS_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_timeout_ms: u64,
+}
+
 /// The proxies allowed to tell us who the client is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
@@ -220,6 +252,13 @@ impl Default for Settings {
                 redis_timeout_ms: DEFAULT_RATE_LIMIT_REDIS_TIMEOUT_MS,
                 fail_mode: FailMode::Local,
                 trusted_proxies: TrustedProxies::default(),
+            },
+            cache: CacheSettings {
+                local_capacity: DEFAULT_CACHE_LOCAL_CAPACITY,
+                local_ttl_ms: DEFAULT_CACHE_LOCAL_TTL_MS,
+                ttl_seconds: DEFAULT_CACHE_TTL_SECONDS,
+                stale_seconds: DEFAULT_CACHE_STALE_SECONDS,
+                redis_timeout_ms: DEFAULT_CACHE_REDIS_TIMEOUT_MS,
             },
             log: LogSettings {
                 format: LogFormat::Text,

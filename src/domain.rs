@@ -71,7 +71,7 @@ impl TimeWindow {
 }
 
 /// Aggregates of one type over one window. Every number is finite.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Aggregates {
     pub count: u64,
     /// Saturates at `±f64::MAX` instead of overflowing.
@@ -85,6 +85,30 @@ pub struct Aggregates {
     pub p90: Option<f64>,
     pub p95: Option<f64>,
     pub p99: Option<f64>,
+}
+
+/// A summary as answered: which type, which window, and its aggregates.
+/// This is what the read-through cache keeps.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SummaryReport {
+    pub metric_type: String,
+    pub period: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub aggregates: Aggregates,
+}
+
+impl SummaryReport {
+    /// Whether every number is finite (only such reports are cached).
+    pub fn is_finite(&self) -> bool {
+        let a = &self.aggregates;
+        [
+            a.sum, a.average, a.min, a.max, a.latest, a.p50, a.p90, a.p95, a.p99,
+        ]
+        .iter()
+        .flatten()
+        .all(|v| v.is_finite())
+    }
 }
 
 /// What the store knows about one type.

@@ -1,5 +1,6 @@
 //! tally: a real-time analytics API that stays up when its dependencies don't.
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod limiter;

@@ -106,6 +106,54 @@ impl Redis {
     }
 }
 
+/// A caller's view of whether Redis is worth asking. After a failure the caller
+/// marks Redis down and stops calling it (no request waits on a dead Redis);
+/// it trusts Redis again once the watcher has seen a PING succeed since.
+pub struct RedisGate {
+    redis: Arc<Redis>,
+    /// `pings_ok` when Redis last failed this caller; `u64::MAX` while trusted.
+    down_since: AtomicU64,
+}
+
+const TRUSTED: u64 = u64::MAX;
+
+impl RedisGate {
+    pub fn new(redis: Arc<Redis>) -> Self {
+        Self {
+            redis,
+            down_since: AtomicU64::new(TRUSTED),
+        }
+    }
+
+    pub fn client(&self) -> &fred::clients::Client {
+        self.redis.client()
+    }
+
+    /// Whether to call Redis now.
+    pub fn usable(&self) -> bool {
+        let since = self.down_since.load(Ordering::Acquire);
+        if since == TRUSTED {
+            return true;
+        }
+        if self.redis.pings_ok() > since {
+            let _ = self.down_since.compare_exchange(
+                since,
+                TRUSTED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            return true;
+        }
+        false
+    }
+
+    /// Records a failure; returns true for the call that took Redis out of use.
+    pub fn mark_down(&self) -> bool {
+        let seen = self.redis.pings_ok();
+        self.down_since.swap(seen, Ordering::AcqRel) == TRUSTED
+    }
+}
+
 /// Validates a Redis URL at configuration time.
 pub fn parse_url(raw: &str) -> Result<String, String> {
     // TLS (rediss://) is not compiled in; say so at startup rather than at first use.

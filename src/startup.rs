@@ -13,6 +13,7 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, payload::BodyLimit, problem::Problem};
+use crate::cache::SummaryCache;
 use crate::config::Settings;
 use crate::limiter::{RateLimit, RateLimiter};
 use crate::redis::Redis;
@@ -44,22 +45,34 @@ pub struct Application {
 }
 
 impl Application {
+    /// The service as configured, with the embedded store.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let (redis, redis_watch) = Redis::start(&settings.redis)?;
         let memory = Arc::new(MemoryStore::new(MemoryStoreConfig {
             retention: settings.store.retention,
             max_points: settings.store.max_points,
         }));
         let evictor = tokio::spawn(evict_expired(Arc::clone(&memory)));
-        let store: Arc<dyn MetricStore> = memory;
+        let mut app = Self::build_with_store(settings, memory).await?;
+        app.tasks.push(evictor);
+        Ok(app)
+    }
+
+    /// The service over a given store (another backend, or a test's fault injector).
+    pub async fn build_with_store(
+        settings: Settings,
+        store: Arc<dyn MetricStore>,
+    ) -> Result<Self, StartupError> {
+        let (redis, redis_watch) = Redis::start(&settings.redis)?;
         let limiter = settings
             .limiter
             .enabled
             .then(|| Arc::new(RateLimiter::new(&settings.limiter, Arc::clone(&redis))));
+        let cache = SummaryCache::new(&settings.cache, Arc::clone(&redis));
         let state = Arc::new(AppState::new(
             store,
             redis,
             limiter,
+            cache,
             settings.store.retention,
             settings.store.max_future_skew,
         ));
@@ -81,7 +94,7 @@ impl Application {
             addr,
             state,
             settings,
-            tasks: vec![redis_watch, evictor],
+            tasks: vec![redis_watch],
         })
     }
 
@@ -91,6 +104,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The shared state (for the dashboard and for tests reading statistics).
+    pub fn state(&self) -> Arc<AppState> {
+        Arc::clone(&self.state)
     }
 
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::cache::SummaryCache;
 use crate::limiter::RateLimiter;
 use crate::redis::Redis;
 use crate::store::MetricStore;
@@ -16,6 +17,7 @@ pub struct AppState {
     pub redis: Arc<Redis>,
     /// `None` when rate limiting is turned off.
     pub limiter: Option<Arc<RateLimiter>>,
+    pub cache: SummaryCache,
     pub retention: Duration,
     pub max_future_skew: Duration,
     pub started: Instant,
@@ -28,6 +30,7 @@ impl AppState {
         store: Arc<dyn MetricStore>,
         redis: Arc<Redis>,
         limiter: Option<Arc<RateLimiter>>,
+        cache: SummaryCache,
         retention: Duration,
         max_future_skew: Duration,
     ) -> Self {
@@ -35,6 +38,7 @@ impl AppState {
             store,
             redis,
             limiter,
+            cache,
             retention,
             max_future_skew,
             started: Instant::now(),

@@ -12,7 +12,8 @@ use super::ApiTags;
 use super::ingest::MetricView;
 use super::problem::FieldError;
 use super::responses::ReadError;
-use crate::domain::{Aggregates, MetricType, Period, TimeWindow};
+use crate::cache::SummaryKey;
+use crate::domain::{MetricType, Period, SummaryReport, TimeWindow};
 use crate::state::AppState;
 
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -82,8 +83,21 @@ pub struct TypeList {
 
 #[derive(Debug, ApiResponse)]
 pub enum SummaryResponse {
+    /// The summary; the headers say whether it came from the cache.
     #[oai(status = 200)]
-    Ok(Json<Summary>),
+    Ok(
+        Json<Summary>,
+        /// RFC 9211 cache status, e.g. `tally; hit; ttl=8; detail=memory`,
+        /// `tally; fwd=miss; stored`, `tally; hit; fwd=stale; ttl=-3; detail=redis`.
+        #[oai(header = "Cache-Status")]
+        String,
+        /// `HIT`, `MISS` or `STALE`.
+        #[oai(header = "X-Cache")]
+        String,
+        /// Seconds since the summary was computed.
+        #[oai(header = "Age")]
+        u64,
+    ),
 }
 
 #[derive(Debug, ApiResponse)]
@@ -104,6 +118,8 @@ impl QueryApi {
     ///
     /// `period` is `all` (default: everything retained), `hourly` (last hour),
     /// `daily` (last 24 h) or a duration such as `30s`, `15m`, `6h`, `7d`.
+    /// Answered through a read-through cache: a summary may be up to
+    /// `CACHE_TTL_SECONDS` old (see `Age` and `Cache-Status`).
     #[oai(
         path = "/api/metrics/summary",
         method = "get",
@@ -133,26 +149,39 @@ impl QueryApi {
                     return Err(ReadError::invalid(errors));
                 }
             };
-        let now = Utc::now();
-        let span = match period {
-            Period::All => state.retention,
-            Period::Last(d) => d.min(state.retention),
+        let key = SummaryKey::new(&metric_type, period);
+        let requested = period_raw.clone();
+        let store = Arc::clone(&state.store);
+        let (retention, skew) = (state.retention, state.max_future_skew);
+        let compute = move || async move {
+            let now = Utc::now();
+            let span = match period {
+                Period::All => retention,
+                Period::Last(d) => d.min(retention),
+            };
+            let from = now - TimeDelta::from_std(span).unwrap_or(TimeDelta::MAX);
+            let to = now + TimeDelta::from_std(skew).unwrap_or_default();
+            // Validation keeps every stored point at or before `to`: no upper bound needed.
+            let window = TimeWindow {
+                from: Some(from),
+                to: None,
+            };
+            let aggregates = store.summarize(&metric_type, window).await?;
+            Ok(SummaryReport {
+                metric_type: metric_type.as_str().to_owned(),
+                period: period_raw,
+                from,
+                to,
+                aggregates,
+            })
         };
-        let from = now - TimeDelta::from_std(span).unwrap_or(TimeDelta::MAX);
-        let to = now + TimeDelta::from_std(state.max_future_skew).unwrap_or_default();
-        // Validation keeps every stored point at or before `to`: no upper bound needed.
-        let window = TimeWindow {
-            from: Some(from),
-            to: None,
-        };
-        let agg = state.store.summarize(&metric_type, window).await?;
-        Ok(SummaryResponse::Ok(Json(summary_view(
-            metric_type,
-            period_raw,
-            from,
-            to,
-            agg,
-        ))))
+        let lookup = state.cache.get(&key, compute).await?;
+        Ok(SummaryResponse::Ok(
+            Json(summary_view(&lookup.report.report, requested)),
+            lookup.cache_status(),
+            lookup.x_cache().to_owned(),
+            lookup.age.as_secs(),
+        ))
     }
 
     /// Newest raw points of a type
@@ -208,18 +237,14 @@ impl QueryApi {
     }
 }
 
-fn summary_view(
-    metric_type: MetricType,
-    period: String,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    agg: Aggregates,
-) -> Summary {
+/// `period` is the caller's spelling (`hourly` and `1h` share a cache entry).
+fn summary_view(report: &SummaryReport, period: String) -> Summary {
+    let agg = &report.aggregates;
     Summary {
-        metric_type: metric_type.as_str().to_owned(),
+        metric_type: report.metric_type.clone(),
         period,
-        from,
-        to,
+        from: report.from,
+        to: report.to,
         count: agg.count,
         sum: agg.sum,
         average_value: agg.average,

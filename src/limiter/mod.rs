@@ -11,7 +11,7 @@ mod policy;
 mod redis_window;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 pub use identity::{client_ip, client_key};
@@ -21,7 +21,7 @@ pub use policy::{Policy, PolicyName, ceil_secs};
 pub use redis_window::{KEY_PREFIX, RedisWindow};
 
 use crate::config::{FailMode, LimiterSettings, TrustedProxies};
-use crate::redis::Redis;
+use crate::redis::{Redis, RedisGate};
 use crate::telemetry::names;
 
 /// What a window says about one request.
@@ -69,16 +69,12 @@ pub struct RateLimiter {
     write: Policy,
     read: Policy,
     trusted: TrustedProxies,
-    redis: Arc<Redis>,
+    gate: RedisGate,
     window: RedisWindow,
     local: LocalWindow,
     fail_mode: FailMode,
-    /// `pings_ok` seen when Redis last failed us; `u64::MAX` while Redis is trusted.
-    down_since: AtomicU64,
     last_backend: AtomicU8,
 }
-
-const REDIS_TRUSTED: u64 = u64::MAX;
 
 impl RateLimiter {
     pub fn new(settings: &LimiterSettings, redis: Arc<Redis>) -> Self {
@@ -96,7 +92,7 @@ impl RateLimiter {
             write,
             read,
             trusted: settings.trusted_proxies.clone(),
-            redis: Arc::clone(&redis),
+            gate: RedisGate::new(Arc::clone(&redis)),
             window: RedisWindow::new(
                 redis.client().clone(),
                 write,
@@ -105,7 +101,6 @@ impl RateLimiter {
             ),
             local: LocalWindow::new(),
             fail_mode: settings.fail_mode,
-            down_since: AtomicU64::new(REDIS_TRUSTED),
             last_backend: AtomicU8::new(0),
         }
     }
@@ -124,7 +119,7 @@ impl RateLimiter {
     /// Decides one request of `client` under `policy`.
     pub async fn check(&self, name: PolicyName, client: &str) -> Decision {
         let policy = self.policy(name);
-        let decision = if self.redis_usable() {
+        let decision = if self.gate.usable() {
             match self.window.decide(policy, client).await {
                 Ok(verdict) => Decision::Decided {
                     verdict,
@@ -153,28 +148,8 @@ impl RateLimiter {
         }
     }
 
-    /// Redis is used unless it failed us and no PING has succeeded since.
-    fn redis_usable(&self) -> bool {
-        let since = self.down_since.load(Ordering::Acquire);
-        if since == REDIS_TRUSTED {
-            return true;
-        }
-        if self.redis.pings_ok() > since {
-            // Recovered: the next decision tries Redis again.
-            let _ = self.down_since.compare_exchange(
-                since,
-                REDIS_TRUSTED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-            return true;
-        }
-        false
-    }
-
     fn mark_redis_down(&self, reason: &str) {
-        let seen = self.redis.pings_ok();
-        if self.down_since.swap(seen, Ordering::AcqRel) == REDIS_TRUSTED {
+        if self.gate.mark_down() {
             tracing::warn!(event = "rate_limit_redis_failed", %reason, "rate limiter stops asking Redis until it answers a PING");
         }
     }

@@ -6,3 +6,12 @@ pub const RATE_LIMIT_BACKEND_SWITCHES_TOTAL: &str = "tally_rate_limit_backend_sw
 pub const LABEL_POLICY: &str = "policy";
 pub const LABEL_DECISION: &str = "decision";
 pub const LABEL_BACKEND: &str = "backend";
+
+pub const CACHE_REQUESTS_TOTAL: &str = "tally_cache_requests_total";
+pub const CACHE_COALESCED_TOTAL: &str = "tally_cache_coalesced_waiters_total";
+pub const CACHE_REFRESHES_TOTAL: &str = "tally_cache_refreshes_total";
+pub const CACHE_REDIS_ERRORS_TOTAL: &str = "tally_cache_redis_errors_total";
+pub const CACHE_STALE_IF_ERROR_TOTAL: &str = "tally_cache_stale_if_error_total";
+
+pub const LABEL_TIER: &str = "tier";
+pub const LABEL_RESULT: &str = "result";

@@ -135,6 +135,7 @@ fn redis_server() -> PathBuf {
 /// The running application and what a test needs to talk to it.
 pub struct TestApp {
     pub address: String,
+    pub state: std::sync::Arc<tally::state::AppState>,
     pub client: Client,
     pub redis: TestRedis,
     shutdown: Option<oneshot::Sender<()>>,
@@ -163,6 +164,23 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(redis: TestRedis, settings: Settings) -> TestApp {
     let app = Application::build(settings).await.expect("app builds");
+    serve(redis, app)
+}
+
+/// The application over a given store (e.g. `FaultyStore`).
+pub async fn spawn_app_with_store(
+    redis: TestRedis,
+    settings: Settings,
+    store: std::sync::Arc<dyn tally::store::MetricStore>,
+) -> TestApp {
+    let app = Application::build_with_store(settings, store)
+        .await
+        .expect("app builds");
+    serve(redis, app)
+}
+
+fn serve(redis: TestRedis, app: Application) -> TestApp {
+    let state = app.state();
     let address = format!("http://127.0.0.1:{}", app.port());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -170,6 +188,7 @@ pub async fn spawn_app_with(redis: TestRedis, settings: Settings) -> TestApp {
     }));
     TestApp {
         address,
+        state,
         client: Client::builder()
             .timeout(Duration::from_secs(10))
             .build()

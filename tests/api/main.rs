@@ -1,6 +1,8 @@
 //! Integration tests: the real server over HTTP on port 0, each test with its own Redis.
 mod batch;
+mod cache;
 mod errors;
+mod faulty_store;
 mod health;
 mod helpers;
 mod ingest;

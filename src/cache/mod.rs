@@ -1,0 +1,286 @@
+//! Read-through cache for summaries: a bounded in-process tier in front of
+//! Redis, one computation per key at a time (single flight), stale-while-
+//! revalidate and stale-if-error (RFC 5861), and statistics.
+//!
+//! Lookup order: the memory tier (an entry that arrived less than the local TTL
+//! ago answers without any Redis call) -> Redis (bounded by its timeout, skipped
+//! while Redis is known down) -> the store, through single flight. Only
+//! successful, finite results are cached; errors never are.
+
+mod entry;
+mod flight;
+mod keys;
+mod local;
+mod remote;
+mod stats;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use entry::{Entry, Lifetimes};
+pub use keys::SummaryKey;
+pub use stats::{CacheStats, TierStats};
+
+use entry::{Freshness, SharedEntry};
+use flight::{Flights, Role};
+use local::LocalTier;
+use remote::{RemoteError, RemoteTier};
+use stats::{CacheCounters, Tier};
+
+use crate::config::CacheSettings;
+use crate::domain::SummaryReport;
+use crate::redis::Redis;
+use crate::store::StoreError;
+
+/// Wall-clock milliseconds; injected so tests can move time.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// How a summary was answered (the `Cache-Status` / `X-Cache` story).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Fresh, from a tier.
+    Hit(Tier),
+    /// Stale within the stale window, from a tier; a refresh runs behind it.
+    Stale(Tier),
+    /// Computed by this request and stored.
+    Miss,
+    /// Waited for another request's computation.
+    Collapsed,
+    /// The computation failed; a stale entry was served instead.
+    StaleIfError,
+}
+
+pub use stats::Tier as CacheTier;
+
+/// A summary with how and when it was produced.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub report: SharedReport,
+    pub status: CacheStatus,
+    /// Since the store computed it.
+    pub age: Duration,
+    /// Seconds of freshness left (negative once stale).
+    pub ttl_left: i64,
+}
+
+pub type SharedReport = Arc<Entry>;
+
+impl Lookup {
+    /// RFC 9211 `Cache-Status` value.
+    pub fn cache_status(&self) -> String {
+        match self.status {
+            CacheStatus::Hit(t) => {
+                format!("tally; hit; ttl={}; detail={}", self.ttl_left, t.as_str())
+            }
+            CacheStatus::Stale(t) => format!(
+                "tally; hit; fwd=stale; ttl={}; detail={}",
+                self.ttl_left,
+                t.as_str()
+            ),
+            CacheStatus::Miss => "tally; fwd=miss; stored".into(),
+            CacheStatus::Collapsed => "tally; fwd=miss; collapsed".into(),
+            CacheStatus::StaleIfError => format!(
+                "tally; hit; fwd=stale; ttl={}; detail=stale-if-error",
+                self.ttl_left
+            ),
+        }
+    }
+
+    /// `X-Cache`, for people used to it.
+    pub fn x_cache(&self) -> &'static str {
+        match self.status {
+            CacheStatus::Hit(_) => "HIT",
+            CacheStatus::Miss | CacheStatus::Collapsed => "MISS",
+            CacheStatus::Stale(_) | CacheStatus::StaleIfError => "STALE",
+        }
+    }
+}
+
+pub struct SummaryCache {
+    local: LocalTier,
+    remote: Arc<RemoteTier>,
+    flights: Arc<Flights>,
+    counters: Arc<CacheCounters>,
+    lifetimes: Lifetimes,
+    clock: Clock,
+}
+
+impl SummaryCache {
+    pub fn new(settings: &CacheSettings, redis: Arc<Redis>) -> Self {
+        Self::with_clock(
+            settings,
+            redis,
+            Arc::new(|| chrono::Utc::now().timestamp_millis()),
+        )
+    }
+
+    pub fn with_clock(settings: &CacheSettings, redis: Arc<Redis>, clock: Clock) -> Self {
+        let lifetimes = Lifetimes {
+            ttl: Duration::from_secs(settings.ttl_seconds),
+            stale: Duration::from_secs(settings.stale_seconds),
+        };
+        let keep = lifetimes.ttl + lifetimes.stale;
+        Self {
+            local: LocalTier::new(
+                settings.local_capacity,
+                Duration::from_millis(settings.local_ttl_ms),
+                keep,
+            ),
+            remote: Arc::new(RemoteTier::new(
+                redis,
+                Duration::from_millis(settings.redis_timeout_ms),
+                keep,
+            )),
+            flights: Arc::new(Flights::default()),
+            counters: Arc::new(CacheCounters::default()),
+            lifetimes,
+            clock,
+        }
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        self.counters.snapshot(self.local.len())
+    }
+
+    pub fn lifetimes(&self) -> Lifetimes {
+        self.lifetimes
+    }
+
+    /// The summary for `key`: from a tier, or computed by `compute` (at most
+    /// one computation per key at a time in this instance).
+    pub async fn get<F, Fut>(&self, key: &SummaryKey, compute: F) -> Result<Lookup, StoreError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<SummaryReport, StoreError>> + Send + 'static,
+    {
+        let now = (self.clock)();
+        let local = self.local.get(key);
+        if let Some(l) = local.as_ref().filter(|l| self.local.is_recent(l, now)) {
+            match self.lifetimes.freshness(&l.entry, now) {
+                Freshness::Fresh => {
+                    self.counters.hit(Tier::Memory);
+                    return Ok(self.lookup(&l.entry, CacheStatus::Hit(Tier::Memory), now));
+                }
+                Freshness::Stale => {
+                    self.counters.stale(Tier::Memory);
+                    self.refresh(key, compute);
+                    return Ok(self.lookup(&l.entry, CacheStatus::Stale(Tier::Memory), now));
+                }
+                Freshness::Dead => {}
+            }
+        }
+        self.counters.miss(Tier::Memory);
+
+        // Anything not dead can stand in if the computation fails.
+        let mut fallback = local
+            .map(|l| l.entry)
+            .filter(|e| self.lifetimes.freshness(e, now) != Freshness::Dead);
+        match self.remote.get(key).await {
+            Ok(Some(entry)) => {
+                let entry = Arc::new(entry);
+                match self.lifetimes.freshness(&entry, now) {
+                    Freshness::Fresh => {
+                        self.counters.hit(Tier::Redis);
+                        self.local.put(key, Arc::clone(&entry), now);
+                        return Ok(self.lookup(&entry, CacheStatus::Hit(Tier::Redis), now));
+                    }
+                    Freshness::Stale => {
+                        self.counters.stale(Tier::Redis);
+                        self.local.put(key, Arc::clone(&entry), now);
+                        self.refresh(key, compute);
+                        return Ok(self.lookup(&entry, CacheStatus::Stale(Tier::Redis), now));
+                    }
+                    Freshness::Dead => self.counters.miss(Tier::Redis),
+                }
+            }
+            Ok(None) => self.counters.miss(Tier::Redis),
+            Err(RemoteError::Skipped) => {}
+            Err(RemoteError::Failed) => self.counters.redis_error(),
+        }
+
+        let (role, slot) = self
+            .flights
+            .join(key.as_str(), self.computation(key, compute));
+        if role == Role::Waiter {
+            self.counters.coalesced();
+        }
+        match flight::wait(slot).await {
+            Ok(entry) => {
+                let status = match role {
+                    Role::Leader => CacheStatus::Miss,
+                    Role::Waiter => CacheStatus::Collapsed,
+                };
+                Ok(self.lookup(&entry, status, (self.clock)()))
+            }
+            Err(reason) => match fallback.take() {
+                Some(stale) => {
+                    self.counters.stale_if_error();
+                    tracing::warn!(key = key.as_str(), %reason, "serving a stale summary: the store failed");
+                    Ok(self.lookup(&stale, CacheStatus::StaleIfError, (self.clock)()))
+                }
+                None => Err(StoreError::Unavailable(reason)),
+            },
+        }
+    }
+
+    /// Starts one background recomputation of `key` unless one is running.
+    fn refresh<F, Fut>(&self, key: &SummaryKey, compute: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<SummaryReport, StoreError>> + Send + 'static,
+    {
+        if self
+            .flights
+            .start_if_idle(key.as_str(), self.computation(key, compute))
+        {
+            self.counters.refresh();
+        }
+    }
+
+    /// Computes, then stores a successful finite result in both tiers.
+    fn computation<F, Fut>(
+        &self,
+        key: &SummaryKey,
+        compute: F,
+    ) -> impl Future<Output = flight::Outcome> + Send + 'static
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<SummaryReport, StoreError>> + Send + 'static,
+    {
+        let key = key.clone();
+        let counters = Arc::clone(&self.counters);
+        let remote = Arc::clone(&self.remote);
+        let clock = Arc::clone(&self.clock);
+        let local = self.local.clone();
+        async move {
+            counters.computation();
+            let report = compute().await.map_err(|e| e.to_string())?;
+            if !report.is_finite() {
+                return Err("summary has non-finite numbers; not cached".into());
+            }
+            let entry: SharedEntry = Arc::new(Entry {
+                report,
+                computed_at_ms: clock(),
+            });
+            local.put(&key, Arc::clone(&entry), clock());
+            // Waiters need not wait for Redis: share it in the background.
+            let shared = Arc::clone(&entry);
+            tokio::spawn(async move {
+                if let Err(RemoteError::Failed) = remote.put(&key, &shared).await {
+                    counters.redis_error();
+                }
+            });
+            Ok(entry)
+        }
+    }
+
+    fn lookup(&self, entry: &SharedEntry, status: CacheStatus, now: i64) -> Lookup {
+        Lookup {
+            report: Arc::clone(entry),
+            status,
+            age: entry::age(entry, now),
+            ttl_left: self.lifetimes.ttl_left_secs(entry, now),
+        }
+    }
+}

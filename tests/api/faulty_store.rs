@@ -1,0 +1,84 @@
+//! A store that wraps the embedded one and can be told to fail or to be slow,
+//! and counts the summaries it computes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tally::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo};
+use tally::store::{MemoryStore, MemoryStoreConfig, MetricStore, StoreError, StoreStats};
+
+pub struct FaultyStore {
+    inner: MemoryStore,
+    pub failing: AtomicBool,
+    pub summary_delay_ms: AtomicU64,
+    pub summaries: AtomicU64,
+}
+
+impl FaultyStore {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            inner: MemoryStore::new(MemoryStoreConfig {
+                retention: Duration::from_secs(7 * 86_400),
+                max_points: 1_000_000,
+            }),
+            failing: AtomicBool::new(false),
+            summary_delay_ms: AtomicU64::new(0),
+            summaries: AtomicU64::new(0),
+        })
+    }
+
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.summary_delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub fn summaries(&self) -> u64 {
+        self.summaries.load(Ordering::SeqCst)
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable("injected failure".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl MetricStore for FaultyStore {
+    async fn insert_batch(&self, metrics: Vec<Metric>) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.insert_batch(metrics).await
+    }
+
+    async fn summarize(&self, t: &MetricType, w: TimeWindow) -> Result<Aggregates, StoreError> {
+        self.summaries.fetch_add(1, Ordering::SeqCst);
+        let delay = self.summary_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        self.check()?;
+        self.inner.summarize(t, w).await
+    }
+
+    async fn recent(&self, t: &MetricType, limit: usize) -> Result<Vec<Metric>, StoreError> {
+        self.check()?;
+        self.inner.recent(t, limit).await
+    }
+
+    async fn types(&self) -> Result<Vec<TypeInfo>, StoreError> {
+        self.check()?;
+        self.inner.types().await
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.inner.stats()
+    }
+}
