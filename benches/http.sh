@@ -25,7 +25,7 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --d
 pids+=($!)
 
 # load.sh posts a fixed 2026-01-01 timestamp first: retention must cover it.
-common=(TALLY_RETENTION=400d RUST_LOG=warn REDIS_URL=redis://127.0.0.1:$redis_port
+common=(TALLY_RETENTION=400d RUST_LOG=warn,tally::startup=info REDIS_URL=redis://127.0.0.1:$redis_port
         RATE_LIMIT_REQUESTS=1000000000 RATE_LIMIT_READ_REQUESTS=1000000000)
 declare -A port
 for v in on off; do
@@ -49,6 +49,10 @@ for r in $(seq "$rounds"); do
     ingest[$v]=$(awk '$1=="ingest" {print $2}' <<<"$out")
   done
   ratios+=("$(awk -v a="${ingest[on]}" -v b="${ingest[off]}" 'BEGIN { printf "%.2f", a/b }')")
+done
+for p in "${pids[@]:1}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+for v in on off; do
+  echo "cache, limiter $v: $(grep -o 'cache_hit_ratio=[0-9.]*.*computations=[0-9]*' "$work/$v.log" | tail -1)"
 done
 printf '%s\n' "${ratios[@]}" | sort -n | awk '{ a[NR]=$1 } END {
   printf "ingest limiter-on/limiter-off per round: "; for (i=1;i<=NR;i++) printf "%s ", a[i];

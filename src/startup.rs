@@ -136,7 +136,18 @@ impl Application {
         for task in self.tasks {
             task.abort();
         }
-        tracing::info!("stopped");
+        let cache = self.state.cache.stats();
+        tracing::info!(
+            cache_hit_ratio = cache.hit_ratio(),
+            memory_hits = cache.memory.hits,
+            memory_stale = cache.memory.stale,
+            memory_misses = cache.memory.misses,
+            redis_hits = cache.redis.hits,
+            redis_misses = cache.redis.misses,
+            coalesced = cache.coalesced_waiters,
+            computations = cache.computations,
+            "stopped"
+        );
         result
     }
 }

@@ -67,3 +67,48 @@ impl<T: Type> ParsePayload for JsonBody<T> {
 }
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: Type);
+
+/// A JSON response body rendered ahead of time (e.g. kept with a cache
+/// entry), documented in the spec as `T`.
+#[derive(Debug)]
+pub struct RenderedJson<T> {
+    body: bytes::Bytes,
+    _schema: PhantomData<fn() -> T>,
+}
+
+impl<T: poem_openapi::types::ToJSON> RenderedJson<T> {
+    pub fn render(value: &T) -> bytes::Bytes {
+        bytes::Bytes::from(value.to_json_string())
+    }
+
+    pub fn new(body: bytes::Bytes) -> Self {
+        Self {
+            body,
+            _schema: PhantomData,
+        }
+    }
+}
+
+impl<T: Type> Payload for RenderedJson<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn check_content_type(content_type: &str) -> bool {
+        <JsonBody<T> as Payload>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type> poem::IntoResponse for RenderedJson<T> {
+    fn into_response(self) -> poem::Response {
+        poem::Response::builder()
+            .content_type(<Self as Payload>::CONTENT_TYPE)
+            .body(self.body)
+    }
+}

@@ -10,6 +10,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::ingest::MetricView;
+use super::payload::RenderedJson;
 use super::problem::FieldError;
 use super::responses::ReadError;
 use crate::cache::SummaryKey;
@@ -86,7 +87,7 @@ pub enum SummaryResponse {
     /// The summary; the headers say whether it came from the cache.
     #[oai(status = 200)]
     Ok(
-        Json<Summary>,
+        RenderedJson<Summary>,
         /// RFC 9211 cache status, e.g. `tally; hit; ttl=8; detail=memory`,
         /// `tally; fwd=miss; stored`, `tally; hit; fwd=stale; ttl=-3; detail=redis`.
         #[oai(header = "Cache-Status")]
@@ -176,8 +177,18 @@ impl QueryApi {
             })
         };
         let lookup = state.cache.get(&key, compute).await?;
+        let entry = &lookup.report;
+        // Hits in the entry's own spelling of the period reuse its rendered body.
+        let body = if entry.report.period == requested {
+            entry
+                .rendered
+                .get_or_init(|| RenderedJson::render(&summary_view(&entry.report, requested)))
+                .clone()
+        } else {
+            RenderedJson::render(&summary_view(&entry.report, requested))
+        };
         Ok(SummaryResponse::Ok(
-            Json(summary_view(&lookup.report.report, requested)),
+            RenderedJson::new(body),
             lookup.cache_status(),
             lookup.x_cache().to_owned(),
             lookup.age.as_secs(),

@@ -1,8 +1,10 @@
 //! A cached summary and its age: fresh for the TTL, then stale for the stale
 //! window (RFC 5861), then dead.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +16,20 @@ pub struct Entry {
     /// Wall-clock milliseconds when the store computed it (shared through
     /// Redis, so every instance agrees on the entry's age).
     pub computed_at_ms: i64,
+    /// The response body, rendered once by the API layer and reused by every
+    /// hit on this copy (never stored in Redis).
+    #[serde(skip)]
+    pub rendered: OnceLock<Bytes>,
+}
+
+impl Entry {
+    pub fn new(report: SummaryReport, computed_at_ms: i64) -> Self {
+        Self {
+            report,
+            computed_at_ms,
+            rendered: OnceLock::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,16 +81,14 @@ mod tests {
     use crate::domain::Aggregates;
 
     fn entry(at: i64) -> Entry {
-        Entry {
-            report: SummaryReport {
-                metric_type: "t".into(),
-                period: "all".into(),
-                from: chrono::DateTime::UNIX_EPOCH,
-                to: chrono::DateTime::UNIX_EPOCH,
-                aggregates: Aggregates::default(),
-            },
-            computed_at_ms: at,
-        }
+        let report = SummaryReport {
+            metric_type: "t".into(),
+            period: "all".into(),
+            from: chrono::DateTime::UNIX_EPOCH,
+            to: chrono::DateTime::UNIX_EPOCH,
+            aggregates: Aggregates::default(),
+        };
+        Entry::new(report, at)
     }
 
     #[test]

@@ -259,10 +259,7 @@ impl SummaryCache {
             if !report.is_finite() {
                 return Err("summary has non-finite numbers; not cached".into());
             }
-            let entry: SharedEntry = Arc::new(Entry {
-                report,
-                computed_at_ms: clock(),
-            });
+            let entry: SharedEntry = Arc::new(Entry::new(report, clock()));
             local.put(&key, Arc::clone(&entry), clock());
             // Waiters need not wait for Redis: share it in the background.
             let shared = Arc::clone(&entry);

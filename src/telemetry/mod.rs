@@ -16,9 +16,15 @@ pub fn init_logging(settings: &LogSettings) -> Result<(), String> {
     let filter = EnvFilter::try_new(&settings.filter)
         .map_err(|e| format!("invalid log filter '{}': {e}", settings.filter))?;
     let registry = tracing_subscriber::registry().with(filter);
+    // Colours only for a person at a terminal, never in files or collectors.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let result = match settings.format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(
