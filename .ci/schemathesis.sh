@@ -28,7 +28,7 @@ trap cleanup EXIT
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
 redis_pid=$!
 TALLY_ADDR=127.0.0.1:$app_port REDIS_URL=redis://127.0.0.1:$redis_port RUST_LOG=warn \
-  RATE_LIMIT_REQUESTS=1000000 RATE_LIMIT_READ_REQUESTS=1000000 "$bin" 2>"$work/tally.log" &
+  RATE_LIMIT_REQUESTS=1000000 RATE_LIMIT_READ_REQUESTS=1000000 EXTERNAL_SERVICE_FAILURE_RATE=0 "$bin" 2>"$work/tally.log" &
 app_pid=$!
 for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$app_port/ready" 2>/dev/null && break; sleep 0.1; done
 

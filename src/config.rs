@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::breaker::{self, BreakerConfig};
 use crate::domain::parse_duration;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
@@ -31,6 +32,19 @@ pub const DEFAULT_CACHE_LOCAL_TTL_MS: u64 = 1_000;
 pub const DEFAULT_CACHE_TTL_SECONDS: u64 = 10;
 pub const DEFAULT_CACHE_STALE_SECONDS: u64 = 30;
 pub const DEFAULT_CACHE_REDIS_TIMEOUT_MS: u64 = 50;
+pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 1_000;
+pub const DEFAULT_SIMULATOR_FAILURE_RATE: f64 = 0.1;
+pub const DEFAULT_SIMULATOR_LATENCY_MS: u64 = 20;
+// The breaker's own defaults, in the units of the settings.
+pub const DEFAULT_BREAKER_FAILURE_THRESHOLD: u32 = breaker::DEFAULT_FAILURE_THRESHOLD;
+pub const DEFAULT_BREAKER_WINDOW_SECONDS: u64 = breaker::DEFAULT_WINDOW.as_secs();
+pub const DEFAULT_BREAKER_FAILURE_RATE: f64 = breaker::DEFAULT_FAILURE_RATE;
+pub const DEFAULT_BREAKER_MIN_CALLS: u32 = breaker::DEFAULT_MIN_CALLS;
+pub const DEFAULT_BREAKER_SLOW_CALL_MS: u64 = breaker::DEFAULT_SLOW_CALL.as_millis() as u64;
+pub const DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS: u64 = breaker::DEFAULT_RESET_TIMEOUT.as_secs();
+pub const DEFAULT_BREAKER_HALF_OPEN_PERMITS: u32 = breaker::DEFAULT_HALF_OPEN_PERMITS;
+/// Shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// Command line of the `tally` binary.
 #[derive(Debug, Parser)]
@@ -48,6 +62,8 @@ pub enum Command {
     Serve,
     /// Print the OpenAPI document the server serves at /openapi.json.
     Openapi,
+    /// Run only the upstream simulator (at /simulator/data) on --addr.
+    Simulator,
 }
 
 /// Everything the service needs to start.
@@ -63,6 +79,12 @@ pub struct Settings {
     pub limiter: LimiterSettings,
     #[command(flatten)]
     pub cache: CacheSettings,
+    #[command(flatten)]
+    pub upstream: UpstreamSettings,
+    #[command(flatten)]
+    pub breaker: BreakerSettings,
+    #[command(flatten)]
+    pub admin: AdminSettings,
     #[command(flatten)]
     pub log: LogSettings,
 }
@@ -179,6 +201,134 @@ pub struct CacheSettings {
     pub redis_timeout_ms: u64,
 }
 
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Upstream and simulator")]
+pub struct UpstreamSettings {
+    /// Root URL of the external service (its data is at {url}/data); default: the built-in simulator at http://{addr}/simulator.
+    #[arg(id = "upstream_url", long = "upstream-url", env = "UPSTREAM_URL", value_parser = parse_http_url)]
+    pub url: Option<String>,
+    /// Upper bound for every upstream call, in milliseconds.
+    #[arg(id = "upstream_timeout_ms", long = "upstream-timeout-ms", env = "UPSTREAM_TIMEOUT_MS", default_value_t = DEFAULT_UPSTREAM_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub timeout_ms: u64,
+    /// Simulator: probability (0..1) that a request fails, at start.
+    #[arg(long = "simulator-failure-rate", env = "EXTERNAL_SERVICE_FAILURE_RATE", default_value_t = DEFAULT_SIMULATOR_FAILURE_RATE,
+          value_parser = parse_ratio)]
+    pub simulator_failure_rate: f64,
+    /// Simulator: latency added to every answer, in milliseconds, at start.
+    #[arg(long = "simulator-latency-ms", env = "EXTERNAL_SERVICE_LATENCY_MS", default_value_t = DEFAULT_SIMULATOR_LATENCY_MS,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub simulator_latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Circuit breakers")]
+pub struct BreakerSettings {
+    /// Consecutive failures that open a breaker.
+    #[arg(long = "breaker-failure-threshold", env = "CIRCUIT_BREAKER_FAILURE_THRESHOLD", default_value_t = DEFAULT_BREAKER_FAILURE_THRESHOLD,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub failure_threshold: u32,
+    /// Sliding window for the failure and slow-call rates, in seconds.
+    #[arg(id = "breaker_window_seconds", long = "breaker-window-seconds", env = "CIRCUIT_BREAKER_WINDOW_SECONDS", default_value_t = DEFAULT_BREAKER_WINDOW_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub window_seconds: u64,
+    /// Failure (or slow-call) rate over the window that opens a breaker (0..1).
+    #[arg(id = "breaker_failure_rate", long = "breaker-failure-rate", env = "CIRCUIT_BREAKER_FAILURE_RATE", default_value_t = DEFAULT_BREAKER_FAILURE_RATE,
+          value_parser = parse_ratio)]
+    pub failure_rate: f64,
+    /// Calls in the window before the rates count.
+    #[arg(long = "breaker-min-calls", env = "CIRCUIT_BREAKER_MIN_CALLS", default_value_t = DEFAULT_BREAKER_MIN_CALLS,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub min_calls: u32,
+    /// Calls slower than this count as slow, in milliseconds.
+    #[arg(long = "breaker-slow-call-ms", env = "CIRCUIT_BREAKER_SLOW_CALL_MS", default_value_t = DEFAULT_BREAKER_SLOW_CALL_MS,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub slow_call_ms: u64,
+    /// How long an open breaker waits before probing, in seconds.
+    #[arg(long = "breaker-reset-timeout", env = "CIRCUIT_BREAKER_RESET_TIMEOUT", default_value_t = DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub reset_timeout_seconds: u64,
+    /// Probe calls a half-open breaker admits.
+    #[arg(long = "breaker-half-open-permits", env = "CIRCUIT_BREAKER_HALF_OPEN_PERMITS", default_value_t = DEFAULT_BREAKER_HALF_OPEN_PERMITS,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub half_open_permits: u32,
+}
+
+impl BreakerSettings {
+    pub fn config(&self) -> BreakerConfig {
+        BreakerConfig {
+            failure_threshold: self.failure_threshold,
+            window: Duration::from_secs(self.window_seconds),
+            failure_rate: self.failure_rate,
+            min_calls: self.min_calls,
+            slow_call: Duration::from_millis(self.slow_call_ms),
+            reset_timeout: Duration::from_secs(self.reset_timeout_seconds),
+            half_open_permits: self.half_open_permits,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Administration")]
+pub struct AdminSettings {
+    /// Comma-separated `name:token` pairs allowed to use /admin (tokens of 16+ characters); empty turns admin off.
+    #[arg(long = "admin-tokens", env = "ADMIN_TOKENS", default_value = "", hide_env_values = true, value_parser = parse_tokens)]
+    pub tokens: AdminTokens,
+}
+
+/// Named admin tokens. `Debug` never shows a token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AdminTokens(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for AdminTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+fn parse_tokens(raw: &str) -> Result<AdminTokens, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            let (name, token) = pair
+                .split_once(':')
+                .ok_or_else(|| "each entry must be name:token".to_string())?;
+            let name = name.trim();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            {
+                return Err("token names must be letters, digits, '_', '.' or '-'".into());
+            }
+            if token.len() < MIN_ADMIN_TOKEN_LEN {
+                return Err(format!(
+                    "the token of '{name}' is shorter than {MIN_ADMIN_TOKEN_LEN} characters"
+                ));
+            }
+            Ok((name.to_owned(), token.to_owned()))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(AdminTokens)
+}
+
+fn parse_ratio(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err("must be a number between 0 and 1".into()),
+    }
+}
+
+fn parse_http_url(raw: &str) -> Result<String, String> {
+    if !raw.starts_with("http://") || raw.len() <= "http://".len() {
+        return Err("must be an http:// URL (TLS is not compiled in)".into());
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
 /// The proxies allowed to tell us who the client is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
@@ -260,6 +410,24 @@ impl Default for Settings {
                 stale_seconds: DEFAULT_CACHE_STALE_SECONDS,
                 redis_timeout_ms: DEFAULT_CACHE_REDIS_TIMEOUT_MS,
             },
+            upstream: UpstreamSettings {
+                url: None,
+                timeout_ms: DEFAULT_UPSTREAM_TIMEOUT_MS,
+                simulator_failure_rate: DEFAULT_SIMULATOR_FAILURE_RATE,
+                simulator_latency_ms: DEFAULT_SIMULATOR_LATENCY_MS,
+            },
+            breaker: BreakerSettings {
+                failure_threshold: DEFAULT_BREAKER_FAILURE_THRESHOLD,
+                window_seconds: DEFAULT_BREAKER_WINDOW_SECONDS,
+                failure_rate: DEFAULT_BREAKER_FAILURE_RATE,
+                min_calls: DEFAULT_BREAKER_MIN_CALLS,
+                slow_call_ms: DEFAULT_BREAKER_SLOW_CALL_MS,
+                reset_timeout_seconds: DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS,
+                half_open_permits: DEFAULT_BREAKER_HALF_OPEN_PERMITS,
+            },
+            admin: AdminSettings {
+                tokens: AdminTokens::default(),
+            },
             log: LogSettings {
                 format: LogFormat::Text,
                 filter: DEFAULT_LOG_FILTER.into(),
@@ -315,6 +483,10 @@ mod tests {
             &["--rate-limit-enabled", "maybe"],
             &["--rate-limit-fail-mode", "sideways"],
             &["--trusted-proxies", "10.0.0.0/8,not-an-ip"],
+            &["--admin-tokens", "alice:short"],
+            &["--admin-tokens", "no-colon-here-at-all"],
+            &["--breaker-failure-rate", "1.5"],
+            &["--upstream-url", "ftp://x"],
         ] {
             assert!(parse(args).is_err(), "{args:?} should be rejected");
         }

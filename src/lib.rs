@@ -1,5 +1,6 @@
 //! tally: a real-time analytics API that stays up when its dependencies don't.
 pub mod api;
+pub mod breaker;
 pub mod cache;
 pub mod config;
 pub mod domain;
@@ -9,3 +10,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod upstream;

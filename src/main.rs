@@ -27,7 +27,22 @@ async fn main() -> ExitCode {
             print!("{}", tally::api::spec_json());
             ExitCode::SUCCESS
         }
+        Some(Command::Simulator) => simulator(cli.settings).await,
         Some(Command::Serve) | None => serve(cli.settings).await,
+    }
+}
+
+async fn simulator(settings: tally::config::Settings) -> ExitCode {
+    if let Err(e) = tally::telemetry::init_logging(&settings.log) {
+        eprintln!("tally: {e}");
+        return ExitCode::from(2);
+    }
+    match tally::startup::run_simulator(&settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tally: simulator: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

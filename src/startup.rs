@@ -12,14 +12,18 @@ use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server};
 use tokio::task::JoinHandle;
 
+use crate::api::external::UPSTREAM;
 use crate::api::{self, payload::BodyLimit, problem::Problem};
+use crate::breaker::Breakers;
 use crate::cache::SummaryCache;
 use crate::config::Settings;
 use crate::limiter::{RateLimit, RateLimiter};
 use crate::redis::Redis;
-use crate::state::AppState;
+use crate::state::{AppState, Upstream};
 use crate::store::{MemoryStore, MemoryStoreConfig, MetricStore};
 use crate::telemetry::RequestLog;
+use crate::upstream::UpstreamClient;
+use crate::upstream::simulator::{self, Simulator, SimulatorConfig, SimulatorMode};
 
 /// How often expired points are dropped.
 const EVICTION_INTERVAL: Duration = Duration::from_secs(1);
@@ -33,6 +37,8 @@ pub enum StartupError {
     },
     #[error("invalid Redis configuration: {0}")]
     Redis(#[from] fred::error::Error),
+    #[error("cannot build the upstream client: {0}")]
+    Upstream(String),
 }
 
 pub struct Application {
@@ -68,14 +74,6 @@ impl Application {
             .enabled
             .then(|| Arc::new(RateLimiter::new(&settings.limiter, Arc::clone(&redis))));
         let cache = SummaryCache::new(&settings.cache, Arc::clone(&redis));
-        let state = Arc::new(AppState::new(
-            store,
-            redis,
-            limiter,
-            cache,
-            settings.store.retention,
-            settings.store.max_future_skew,
-        ));
         let bind = |source| StartupError::Bind {
             addr: settings.server.addr,
             source,
@@ -89,6 +87,28 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .unwrap_or(settings.server.addr);
+        let breakers = Arc::new(Breakers::new());
+        let upstream = Upstream {
+            client: UpstreamClient::new(
+                &upstream_url(&settings, addr),
+                upstream_timeout(&settings),
+            )
+            .map_err(StartupError::Upstream)?,
+            timeout: upstream_timeout(&settings),
+            breaker: breakers.get_or_create(UPSTREAM, settings.breaker.config()),
+            simulator: Simulator::new(simulator_config(&settings)),
+        };
+        let state = Arc::new(AppState::new(
+            store,
+            redis,
+            limiter,
+            cache,
+            breakers,
+            upstream,
+            settings.admin.tokens.clone(),
+            settings.store.retention,
+            settings.store.max_future_skew,
+        ));
         Ok(Self {
             acceptor,
             addr,
@@ -162,7 +182,9 @@ pub fn routes(state: Arc<AppState>, settings: &Settings) -> impl Endpoint + use<
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let limiter = state.limiter.clone();
+    let simulator = Arc::clone(&state.upstream.simulator);
     Route::new()
+        .nest("/simulator", simulator::routes(simulator))
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
@@ -178,6 +200,50 @@ pub fn routes(state: Arc<AppState>, settings: &Settings) -> impl Endpoint + use<
         }))
         .catch_all_error(|err| async move { api::problem::error_to_response(err) })
         .with(RequestLog)
+}
+
+/// `UPSTREAM_URL`, or this process' own simulator.
+fn upstream_url(settings: &Settings, bound: SocketAddr) -> String {
+    settings.upstream.url.clone().unwrap_or_else(|| {
+        // Reach ourselves over loopback when bound to every interface.
+        let host = match bound.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv6() => "[::1]".to_owned(),
+            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        format!("http://{host}:{}/simulator", bound.port())
+    })
+}
+
+fn upstream_timeout(settings: &Settings) -> Duration {
+    Duration::from_millis(settings.upstream.timeout_ms)
+}
+
+/// `tally simulator`: only the upstream simulator (for a separate container),
+/// at `/simulator/data`, with `/health` for orchestrators.
+pub async fn run_simulator(settings: &Settings) -> std::io::Result<()> {
+    let simulator = Simulator::new(simulator_config(settings));
+    let app = Route::new()
+        .nest("/simulator", simulator::routes(simulator))
+        .at("/health", poem::get(poem::endpoint::make_sync(|_| "ok")))
+        .catch_all_error(|err| async move { api::problem::error_to_response(err) });
+    tracing::info!(addr = %settings.server.addr, "simulator listening");
+    Server::new(TcpListener::bind(settings.server.addr))
+        .run_with_graceful_shutdown(
+            app,
+            shutdown_signal(),
+            Some(settings.server.shutdown_timeout),
+        )
+        .await
+}
+
+pub fn simulator_config(settings: &Settings) -> SimulatorConfig {
+    SimulatorConfig {
+        failure_rate: settings.upstream.simulator_failure_rate,
+        latency_ms: settings.upstream.simulator_latency_ms,
+        mode: SimulatorMode::Healthy,
+    }
 }
 
 async fn evict_expired(store: Arc<MemoryStore>) {

@@ -7,10 +7,22 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::breaker::{Breaker, Breakers};
 use crate::cache::SummaryCache;
+use crate::config::AdminTokens;
 use crate::limiter::RateLimiter;
 use crate::redis::Redis;
 use crate::store::MetricStore;
+use crate::upstream::{Simulator, UpstreamClient};
+
+/// The external upstream and what guards it.
+pub struct Upstream {
+    pub client: UpstreamClient,
+    pub timeout: Duration,
+    pub breaker: Arc<Breaker>,
+    /// The built-in simulator served at `/simulator` (the default upstream).
+    pub simulator: Arc<Simulator>,
+}
 
 pub struct AppState {
     pub store: Arc<dyn MetricStore>,
@@ -18,6 +30,9 @@ pub struct AppState {
     /// `None` when rate limiting is turned off.
     pub limiter: Option<Arc<RateLimiter>>,
     pub cache: SummaryCache,
+    pub breakers: Arc<Breakers>,
+    pub upstream: Upstream,
+    pub admin_tokens: AdminTokens,
     pub retention: Duration,
     pub max_future_skew: Duration,
     pub started: Instant,
@@ -26,11 +41,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn MetricStore>,
         redis: Arc<Redis>,
         limiter: Option<Arc<RateLimiter>>,
         cache: SummaryCache,
+        breakers: Arc<Breakers>,
+        upstream: Upstream,
+        admin_tokens: AdminTokens,
         retention: Duration,
         max_future_skew: Duration,
     ) -> Self {
@@ -39,6 +58,9 @@ impl AppState {
             redis,
             limiter,
             cache,
+            breakers,
+            upstream,
+            admin_tokens,
             retention,
             max_future_skew,
             started: Instant::now(),

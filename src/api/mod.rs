@@ -1,6 +1,10 @@
 //! The HTTP API: one file per group of operations, the error shape they share,
 //! and the OpenAPI service that documents them.
 
+mod admin;
+mod auth;
+mod breakers;
+pub mod external;
 mod health;
 mod ingest;
 pub mod metric_input;
@@ -11,6 +15,8 @@ mod responses;
 
 use poem_openapi::{OpenApiService, Tags};
 
+pub use admin::AdminApi;
+pub use external::ExternalApi;
 pub use health::HealthApi;
 pub use ingest::IngestApi;
 pub use query::QueryApi;
@@ -21,16 +27,20 @@ pub enum ApiTags {
     Ingest,
     /// Read aggregates and raw points.
     Query,
+    /// The external upstream and its circuit breakers.
+    External,
     /// Liveness and readiness.
     Health,
+    /// Operator actions (bearer token from `ADMIN_TOKENS`).
+    Admin,
 }
 
-pub type Apis = (IngestApi, QueryApi, HealthApi);
+pub type Apis = (IngestApi, QueryApi, ExternalApi, HealthApi, AdminApi);
 
 /// The documented API. Paths are absolute, so the spec needs no server prefix.
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (IngestApi, QueryApi, HealthApi),
+        (IngestApi, QueryApi, ExternalApi, HealthApi, AdminApi),
         "tally",
         env!("CARGO_PKG_VERSION"),
     )

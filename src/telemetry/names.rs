@@ -15,3 +15,13 @@ pub const CACHE_STALE_IF_ERROR_TOTAL: &str = "tally_cache_stale_if_error_total";
 
 pub const LABEL_TIER: &str = "tier";
 pub const LABEL_RESULT: &str = "result";
+
+pub const BREAKER_TRANSITIONS_TOTAL: &str = "tally_breaker_transitions_total";
+pub const BREAKER_STATE: &str = "tally_breaker_state";
+pub const BREAKER_CALLS_TOTAL: &str = "tally_breaker_calls_total";
+
+pub const LABEL_BREAKER: &str = "breaker";
+pub const LABEL_FROM: &str = "from";
+pub const LABEL_TO: &str = "to";
+pub const LABEL_STATE: &str = "state";
+pub const LABEL_OUTCOME: &str = "outcome";

@@ -2,6 +2,7 @@
 mod batch;
 mod cache;
 mod errors;
+mod external;
 mod faulty_store;
 mod health;
 mod helpers;

@@ -1,0 +1,83 @@
+//! The breaker's log lines and metrics, written after the lock is released:
+//! one log line and one counter per transition, the state gauges, and calls
+//! by outcome.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::history::{AuditEntry, Transition};
+use super::outcome::BreakerState;
+use crate::telemetry::names;
+
+pub fn transition(breaker: &Arc<str>, last_gauged: &Mutex<u64>, transition: &Transition) {
+    let (from, to, reason) = (
+        transition.from.as_str(),
+        transition.to.as_str(),
+        transition.reason.as_str(),
+    );
+    // Open, and forced either way, mean calls are failing or failures are
+    // being ignored: worth a warning. Recovery is news, not a warning.
+    if matches!(
+        transition.to,
+        BreakerState::Open | BreakerState::ForcedOpen | BreakerState::ForcedClosed
+    ) {
+        tracing::warn!(event = "breaker_transition", breaker = %breaker, from, to, reason, "breaker {breaker}: {from} -> {to} ({reason})");
+    } else {
+        tracing::info!(event = "breaker_transition", breaker = %breaker, from, to, reason, "breaker {breaker}: {from} -> {to} ({reason})");
+    }
+    metrics::counter!(
+        names::BREAKER_TRANSITIONS_TOTAL,
+        names::LABEL_BREAKER => Arc::clone(breaker),
+        names::LABEL_FROM => from,
+        names::LABEL_TO => to
+    )
+    .increment(1);
+    // Racing emitters may arrive out of order; only a newer transition may
+    // move the gauges, so they end on the state the breaker is really in.
+    let mut last = last_gauged.lock();
+    if transition.seq > *last {
+        *last = transition.seq;
+        state_gauges(breaker, transition.to);
+    }
+}
+
+/// 1 for the current state, 0 for the others.
+pub fn state_gauges(breaker: &Arc<str>, current: BreakerState) {
+    for state in BreakerState::ALL {
+        let value = if state == current { 1.0 } else { 0.0 };
+        metrics::gauge!(
+            names::BREAKER_STATE,
+            names::LABEL_BREAKER => Arc::clone(breaker),
+            names::LABEL_STATE => state.as_str()
+        )
+        .set(value);
+    }
+}
+
+/// One call, by outcome: success, slow, failure, timeout or rejected.
+pub fn call(breaker: &Arc<str>, outcome: &'static str) {
+    metrics::counter!(
+        names::BREAKER_CALLS_TOTAL,
+        names::LABEL_BREAKER => Arc::clone(breaker),
+        names::LABEL_OUTCOME => outcome
+    )
+    .increment(1);
+}
+
+/// Deliberate, so informational; the transition it causes (if any) has its
+/// own line.
+pub fn operator_action(entry: &AuditEntry) {
+    tracing::info!(
+        event = "breaker_operator_action",
+        breaker = %entry.breaker,
+        action = entry.action.as_str(),
+        who = %entry.who,
+        from = entry.from.as_str(),
+        to = entry.to.as_str(),
+        "breaker {}: {} by {}",
+        entry.breaker,
+        entry.action.as_str(),
+        entry.who
+    );
+}
