@@ -157,14 +157,18 @@ impl AdminApi {
         method = "get",
         operation_id = "admin_audit_log"
     )]
-    async fn audit(&self, state: Data<&Arc<AppState>>, _auth: AdminAuth) -> AuditResponse {
-        AuditResponse::Ok(Json(AuditLog {
+    async fn audit(
+        &self,
+        state: Data<&Arc<AppState>>,
+        _auth: AdminAuth,
+    ) -> Result<AuditResponse, AdminError> {
+        Ok(AuditResponse::Ok(Json(AuditLog {
             entries: state
                 .breakers
                 .audit_log()
                 .iter()
                 .map(AuditView::from)
                 .collect(),
-        }))
+        })))
     }
 }
