@@ -3,13 +3,14 @@
 //! `/health` can answer from memory without touching Redis.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fred::prelude::{ClientLike, Config, ReconnectPolicy};
 use fred::types::Builder;
 use tokio::task::JoinHandle;
 
+use crate::breaker::{Breaker, BreakerConfig, Permit};
 use crate::config::RedisSettings;
 
 /// How often the watcher checks the connection.
@@ -21,9 +22,6 @@ const RECONNECT_MAX_MS: u32 = 5_000;
 pub struct Redis {
     client: fred::clients::Client,
     connected: AtomicBool,
-    /// Successful PINGs so far: lets a caller that saw Redis fail wait for proof
-    /// of recovery without calling Redis itself.
-    pings_ok: AtomicU64,
     timeout: Duration,
 }
 
@@ -55,7 +53,6 @@ impl Redis {
         let redis = Arc::new(Self {
             client,
             connected: AtomicBool::new(false),
-            pings_ok: AtomicU64::new(0),
             timeout,
         });
         let watcher = tokio::spawn(Arc::clone(&redis).watch());
@@ -65,11 +62,6 @@ impl Redis {
     /// Whether the last health PING succeeded.
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
-    }
-
-    /// How many health PINGs have succeeded since start.
-    pub fn pings_ok(&self) -> u64 {
-        self.pings_ok.load(Ordering::Acquire)
     }
 
     pub fn client(&self) -> &fred::clients::Client {
@@ -88,9 +80,6 @@ impl Redis {
         loop {
             tick.tick().await;
             let up = self.ping().await;
-            if up {
-                self.pings_ok.fetch_add(1, Ordering::AcqRel);
-            }
             let was = self.connected.swap(up, Ordering::Relaxed);
             if up != was || first {
                 match up {
@@ -106,51 +95,40 @@ impl Redis {
     }
 }
 
-/// A caller's view of whether Redis is worth asking. After a failure the caller
-/// marks Redis down and stops calling it (no request waits on a dead Redis);
-/// it trusts Redis again once the watcher has seen a PING succeed since.
-pub struct RedisGate {
-    redis: Arc<Redis>,
-    /// `pings_ok` when Redis last failed this caller; `u64::MAX` while trusted.
-    down_since: AtomicU64,
+/// Name of the breaker every Redis caller (limiter, cache) shares.
+pub const BREAKER: &str = "redis";
+
+/// The `redis` breaker's rules: one failed call (a timeout is already a strong
+/// signal) takes Redis out of use, so no request waits on a dead Redis; one
+/// probe every two seconds brings it back.
+pub fn breaker_config() -> BreakerConfig {
+    BreakerConfig {
+        failure_threshold: 1,
+        reset_timeout: Duration::from_secs(2),
+        half_open_permits: 1,
+        ..BreakerConfig::default()
+    }
 }
 
-const TRUSTED: u64 = u64::MAX;
+/// How a Redis caller asks: through the shared `redis` breaker.
+pub struct RedisGate {
+    redis: Arc<Redis>,
+    breaker: Arc<Breaker>,
+}
 
 impl RedisGate {
-    pub fn new(redis: Arc<Redis>) -> Self {
-        Self {
-            redis,
-            down_since: AtomicU64::new(TRUSTED),
-        }
+    pub fn new(redis: Arc<Redis>, breaker: Arc<Breaker>) -> Self {
+        Self { redis, breaker }
     }
 
     pub fn client(&self) -> &fred::clients::Client {
         self.redis.client()
     }
 
-    /// Whether to call Redis now.
-    pub fn usable(&self) -> bool {
-        let since = self.down_since.load(Ordering::Acquire);
-        if since == TRUSTED {
-            return true;
-        }
-        if self.redis.pings_ok() > since {
-            let _ = self.down_since.compare_exchange(
-                since,
-                TRUSTED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-            return true;
-        }
-        false
-    }
-
-    /// Records a failure; returns true for the call that took Redis out of use.
-    pub fn mark_down(&self) -> bool {
-        let seen = self.redis.pings_ok();
-        self.down_since.swap(seen, Ordering::AcqRel) == TRUSTED
+    /// Leave to call Redis once (record how it went), or `None` while the
+    /// breaker is open: then skip Redis without waiting.
+    pub fn permit(&self) -> Option<Permit<'_>> {
+        self.breaker.try_acquire().ok()
     }
 }
 

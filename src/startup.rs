@@ -69,11 +69,17 @@ impl Application {
         store: Arc<dyn MetricStore>,
     ) -> Result<Self, StartupError> {
         let (redis, redis_watch) = Redis::start(&settings.redis)?;
-        let limiter = settings
-            .limiter
-            .enabled
-            .then(|| Arc::new(RateLimiter::new(&settings.limiter, Arc::clone(&redis))));
-        let cache = SummaryCache::new(&settings.cache, Arc::clone(&redis));
+        let breakers = Arc::new(Breakers::new());
+        let redis_breaker =
+            breakers.get_or_create(crate::redis::BREAKER, crate::redis::breaker_config());
+        let limiter = settings.limiter.enabled.then(|| {
+            Arc::new(RateLimiter::new(
+                &settings.limiter,
+                Arc::clone(&redis),
+                Arc::clone(&redis_breaker),
+            ))
+        });
+        let cache = SummaryCache::new(&settings.cache, Arc::clone(&redis), redis_breaker);
         let bind = |source| StartupError::Bind {
             addr: settings.server.addr,
             source,
@@ -87,7 +93,6 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .unwrap_or(settings.server.addr);
-        let breakers = Arc::new(Breakers::new());
         let upstream = Upstream {
             client: UpstreamClient::new(
                 &upstream_url(&settings, addr),

@@ -28,6 +28,7 @@ use local::LocalTier;
 use remote::{RemoteError, RemoteTier};
 use stats::{CacheCounters, Tier};
 
+use crate::breaker::Breaker;
 use crate::config::CacheSettings;
 use crate::domain::SummaryReport;
 use crate::redis::Redis;
@@ -107,15 +108,18 @@ pub struct SummaryCache {
 }
 
 impl SummaryCache {
-    pub fn new(settings: &CacheSettings, redis: Arc<Redis>) -> Self {
-        Self::with_clock(
-            settings,
-            redis,
-            Arc::new(|| chrono::Utc::now().timestamp_millis()),
-        )
+    /// `breaker` is the shared `redis` breaker.
+    pub fn new(settings: &CacheSettings, redis: Arc<Redis>, breaker: Arc<Breaker>) -> Self {
+        let clock: Clock = Arc::new(|| chrono::Utc::now().timestamp_millis());
+        Self::with_clock(settings, redis, breaker, clock)
     }
 
-    pub fn with_clock(settings: &CacheSettings, redis: Arc<Redis>, clock: Clock) -> Self {
+    pub fn with_clock(
+        settings: &CacheSettings,
+        redis: Arc<Redis>,
+        breaker: Arc<Breaker>,
+        clock: Clock,
+    ) -> Self {
         let lifetimes = Lifetimes {
             ttl: Duration::from_secs(settings.ttl_seconds),
             stale: Duration::from_secs(settings.stale_seconds),
@@ -129,6 +133,7 @@ impl SummaryCache {
             ),
             remote: Arc::new(RemoteTier::new(
                 redis,
+                breaker,
                 Duration::from_millis(settings.redis_timeout_ms),
                 keep,
             )),

@@ -1,5 +1,6 @@
 //! The Redis tier: JSON entries under versioned keys, every call bounded by the
-//! cache's Redis timeout and skipped while Redis is known to be down.
+//! cache's Redis timeout and made through the shared `redis` breaker, so it is
+//! skipped at once while Redis is known to be down.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use fred::types::{Expiration, SetOptions};
 
 use super::entry::Entry;
 use super::keys::SummaryKey;
+use crate::breaker::{Breaker, Outcome, Permit};
 use crate::redis::{Redis, RedisGate};
 
 pub struct RemoteTier {
@@ -28,9 +30,14 @@ pub enum RemoteError {
 }
 
 impl RemoteTier {
-    pub fn new(redis: Arc<Redis>, timeout: Duration, keep: Duration) -> Self {
+    pub fn new(
+        redis: Arc<Redis>,
+        breaker: Arc<Breaker>,
+        timeout: Duration,
+        keep: Duration,
+    ) -> Self {
         Self {
-            gate: RedisGate::new(redis),
+            gate: RedisGate::new(redis, breaker),
             timeout,
             keep,
         }
@@ -46,41 +53,45 @@ impl RemoteTier {
     }
 
     pub async fn get(&self, key: &SummaryKey) -> Result<Option<Entry>, RemoteError> {
-        if !self.gate.usable() {
+        let Some(permit) = self.gate.permit() else {
             return Err(RemoteError::Skipped);
-        }
+        };
         let client = self.gate.client().with_options(&self.options());
         let reply =
             tokio::time::timeout(self.timeout, client.get::<Option<String>, _>(key.as_str())).await;
         match reply {
-            Ok(Ok(None)) => Ok(None),
-            // An entry we cannot read (another version's layout) is a miss.
-            Ok(Ok(Some(json))) => Ok(serde_json::from_str(&json).ok()),
-            Ok(Err(e)) => Err(self.failed(e.to_string())),
-            Err(_) => Err(self.failed(format!("no answer within {:?}", self.timeout))),
+            Ok(Ok(found)) => {
+                permit.record(Outcome::Success);
+                // An entry we cannot read (another version's layout) is a miss.
+                Ok(found.and_then(|json| serde_json::from_str(&json).ok()))
+            }
+            Ok(Err(e)) => Err(failed(permit, Outcome::Failure, &e.to_string())),
+            Err(_) => Err(failed(permit, Outcome::Timeout, "no answer in time")),
         }
     }
 
     pub async fn put(&self, key: &SummaryKey, entry: &Entry) -> Result<(), RemoteError> {
-        if !self.gate.usable() {
-            return Err(RemoteError::Skipped);
-        }
         let json = serde_json::to_string(entry).map_err(|_| RemoteError::Failed)?;
+        let Some(permit) = self.gate.permit() else {
+            return Err(RemoteError::Skipped);
+        };
         let client = self.gate.client().with_options(&self.options());
         let expire = Expiration::PX(self.keep.as_millis() as i64);
         let set =
             client.set::<(), _, _>(key.as_str(), json, Some(expire), None::<SetOptions>, false);
         match tokio::time::timeout(self.timeout, set).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(self.failed(e.to_string())),
-            Err(_) => Err(self.failed(format!("no answer within {:?}", self.timeout))),
+            Ok(Ok(())) => {
+                permit.record(Outcome::Success);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(failed(permit, Outcome::Failure, &e.to_string())),
+            Err(_) => Err(failed(permit, Outcome::Timeout, "no answer in time")),
         }
     }
+}
 
-    fn failed(&self, reason: String) -> RemoteError {
-        if self.gate.mark_down() {
-            tracing::warn!(event = "cache_redis_failed", %reason, "cache stops asking Redis until it answers a PING");
-        }
-        RemoteError::Failed
-    }
+fn failed(permit: Permit<'_>, outcome: Outcome, reason: &str) -> RemoteError {
+    permit.record(outcome);
+    tracing::debug!(%reason, "cache call to Redis failed");
+    RemoteError::Failed
 }

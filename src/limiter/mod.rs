@@ -1,7 +1,8 @@
 //! Rate limiting for `/api`: an exact sliding window kept in Redis (one script
 //! call per decision, Redis time), with an in-process window of the same policy
-//! when Redis fails or is slow. While Redis is known to be down no request waits
-//! on it: decisions go local until the Redis watcher has seen a PING succeed.
+//! when Redis fails or is slow. Redis calls go through the shared `redis` circuit
+//! breaker: while it is open no request waits on Redis, and decisions go local
+//! until a probe succeeds.
 
 mod batch;
 mod identity;
@@ -20,6 +21,7 @@ pub use middleware::RateLimit;
 pub use policy::{Policy, PolicyName, ceil_secs};
 pub use redis_window::{KEY_PREFIX, RedisWindow};
 
+use crate::breaker::{Breaker, Outcome};
 use crate::config::{FailMode, LimiterSettings, TrustedProxies};
 use crate::redis::{Redis, RedisGate};
 use crate::telemetry::names;
@@ -77,7 +79,8 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(settings: &LimiterSettings, redis: Arc<Redis>) -> Self {
+    /// `breaker` is the shared `redis` breaker.
+    pub fn new(settings: &LimiterSettings, redis: Arc<Redis>, breaker: Arc<Breaker>) -> Self {
         let write = Policy {
             name: PolicyName::Write,
             limit: settings.write_requests,
@@ -92,7 +95,7 @@ impl RateLimiter {
             write,
             read,
             trusted: settings.trusted_proxies.clone(),
-            gate: RedisGate::new(Arc::clone(&redis)),
+            gate: RedisGate::new(Arc::clone(&redis), breaker),
             window: RedisWindow::new(
                 redis.client().clone(),
                 write,
@@ -119,19 +122,23 @@ impl RateLimiter {
     /// Decides one request of `client` under `policy`.
     pub async fn check(&self, name: PolicyName, client: &str) -> Decision {
         let policy = self.policy(name);
-        let decision = if self.gate.usable() {
-            match self.window.decide(policy, client).await {
-                Ok(verdict) => Decision::Decided {
-                    verdict,
-                    backend: Backend::Redis,
-                },
+        let decision = match self.gate.permit() {
+            Some(permit) => match self.window.decide(policy, client).await {
+                Ok(verdict) => {
+                    permit.record(Outcome::Success);
+                    Decision::Decided {
+                        verdict,
+                        backend: Backend::Redis,
+                    }
+                }
                 Err(err) => {
-                    self.mark_redis_down(&err);
+                    permit.record(Outcome::Failure);
+                    tracing::debug!(error = %err, "rate-limit decision fell back");
                     self.fallback(policy, client)
                 }
-            }
-        } else {
-            self.fallback(policy, client)
+            },
+            // The `redis` breaker is open: don't wait on Redis at all.
+            None => self.fallback(policy, client),
         };
         self.record(policy, &decision);
         decision
@@ -145,12 +152,6 @@ impl RateLimiter {
             },
             FailMode::Open => Decision::Open,
             FailMode::Closed => Decision::Closed,
-        }
-    }
-
-    fn mark_redis_down(&self, reason: &str) {
-        if self.gate.mark_down() {
-            tracing::warn!(event = "rate_limit_redis_failed", %reason, "rate limiter stops asking Redis until it answers a PING");
         }
     }
 

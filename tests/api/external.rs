@@ -265,7 +265,13 @@ async fn admin_actions_need_the_right_token_and_are_audited() {
         .json()
         .await
         .expect("json");
-    let reasons: Vec<&str> = status["breakers"][0]["transitions"]
+    let upstream = status["breakers"]
+        .as_array()
+        .expect("breakers")
+        .iter()
+        .find(|b| b["name"] == "upstream")
+        .expect("the upstream breaker");
+    let reasons: Vec<&str> = upstream["transitions"]
         .as_array()
         .expect("transitions")
         .iter()
@@ -307,4 +313,60 @@ async fn admin_is_off_without_tokens_and_the_simulator_is_configurable() {
         .expect("sent");
     assert_eq!(resp.status(), 200);
     assert_problem(external(&app).await, 502).await;
+}
+
+#[tokio::test]
+async fn with_redis_stopped_its_breaker_opens_and_redis_is_skipped_at_once() {
+    let mut app = app_with(|s| s.limiter.redis_timeout_ms = 200).await;
+    assert_eq!(
+        app.post_metric(&crate::helpers::metric("rb", 1.0))
+            .await
+            .status(),
+        201
+    );
+    app.redis.stop();
+    // The first call after the stop finds out (bounded by the timeout)...
+    assert_eq!(
+        app.post_metric(&crate::helpers::metric("rb", 1.0))
+            .await
+            .status(),
+        201
+    );
+    let redis = app.state.breakers.get("redis").expect("the redis breaker");
+    assert!(redis.state().is_open(), "{:?}", redis.state());
+    // ...then limiter and cache skip Redis without waiting on it.
+    for _ in 0..10 {
+        let started = Instant::now();
+        assert_eq!(
+            app.post_metric(&crate::helpers::metric("rb", 1.0))
+                .await
+                .status(),
+            201
+        );
+        assert_eq!(app.get("/api/metrics/summary?type=rb").await.status(), 200);
+        assert!(
+            started.elapsed() < Duration::from_millis(150),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let status: Value = app
+        .get("/api/circuit-breaker/status")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = status["breakers"]
+        .as_array()
+        .expect("breakers")
+        .iter()
+        .map(|b| b["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["redis", "upstream"]);
+    assert!(
+        status["breakers"][0]["counts"]["rejected"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
 }
