@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzz the running server through its own /openapi.json with schemathesis:
 # fails on any 5xx, any undocumented status or content type, and any response
-# that violates its schema. Starts a private redis-server and a tally, stops both.
+# that violates its schema. Then `promtool check metrics` on its /metrics.
+# Starts a private redis-server and a tally, stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${TALLY_BIN:-target/debug/tally}
@@ -37,8 +38,14 @@ status=0
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --max-examples "$examples" --seed 20261130 --no-color --request-timeout 10 \
   --report junit --report-dir target/schemathesis || status=$?
+# The server has now served every route: its exposition must satisfy promtool.
+if [ "$status" -eq 0 ]; then
+  echo "== promtool check metrics on a server that served every route"
+  curl -fsS "http://127.0.0.1:$app_port/metrics" > "$work/metrics.txt"
+  promtool check metrics < "$work/metrics.txt" || status=$?
+fi
 if [ "$status" -ne 0 ]; then
-  echo "schemathesis failed; server log:" >&2
+  echo "schemathesis or promtool failed; server log:" >&2
   tail -n 50 "$work/tally.log" >&2
 fi
 exit "$status"

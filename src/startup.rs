@@ -21,9 +21,12 @@ use crate::limiter::{RateLimit, RateLimiter};
 use crate::redis::Redis;
 use crate::state::{AppState, Upstream};
 use crate::store::{MemoryStore, MemoryStoreConfig, MetricStore};
-use crate::telemetry::RequestLog;
+use crate::telemetry::{self, RequestLog};
 use crate::upstream::UpstreamClient;
 use crate::upstream::simulator::{self, Simulator, SimulatorConfig, SimulatorMode};
+
+/// How often gauges are sampled from state (and the recorder kept up).
+const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often expired points are dropped.
 const EVICTION_INTERVAL: Duration = Duration::from_secs(1);
@@ -69,6 +72,8 @@ impl Application {
         store: Arc<dyn MetricStore>,
     ) -> Result<Self, StartupError> {
         let (redis, redis_watch) = Redis::start(&settings.redis)?;
+        // Before anything records a metric.
+        let _ = telemetry::metrics::handle();
         let breakers = Arc::new(Breakers::new());
         let redis_breaker =
             breakers.get_or_create(crate::redis::BREAKER, crate::redis::breaker_config());
@@ -114,12 +119,16 @@ impl Application {
             settings.store.retention,
             settings.store.max_future_skew,
         ));
+        let sampler = tokio::spawn(telemetry::metrics::sample(
+            Arc::clone(&state),
+            SAMPLE_INTERVAL,
+        ));
         Ok(Self {
             acceptor,
             addr,
             state,
             settings,
-            tasks: vec![redis_watch],
+            tasks: vec![redis_watch, sampler],
         })
     }
 
@@ -192,6 +201,7 @@ pub fn routes(state: Arc<AppState>, settings: &Settings) -> impl Endpoint + use<
         .nest("/simulator", simulator::routes(simulator))
         .nest("/docs", docs)
         .at("/openapi.json", spec)
+        .at("/metrics", poem::get(prometheus))
         .nest("/", api)
         .data(state)
         .data(BodyLimit(settings.server.max_body_bytes))
@@ -248,6 +258,21 @@ pub fn simulator_config(settings: &Settings) -> SimulatorConfig {
         failure_rate: settings.upstream.simulator_failure_rate,
         latency_ms: settings.upstream.simulator_latency_ms,
         mode: SimulatorMode::Healthy,
+    }
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+#[poem::handler]
+fn prometheus() -> poem::Response {
+    match telemetry::metrics::handle() {
+        Some(handle) => poem::Response::builder()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(handle.render()),
+        None => Problem::status(
+            poem::http::StatusCode::SERVICE_UNAVAILABLE,
+            "another metrics recorder is installed",
+        )
+        .into_response(),
     }
 }
 

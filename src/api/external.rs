@@ -16,6 +16,7 @@ use super::problem::Problem;
 use crate::breaker::{BreakerError, BreakerState, Outcome};
 use crate::limiter::ceil_secs;
 use crate::state::AppState;
+use crate::telemetry::names;
 use crate::upstream::UpstreamError;
 
 pub struct ExternalApi;
@@ -100,6 +101,7 @@ impl ExternalApi {
         let upstream = &state.upstream;
         let breaker = &upstream.breaker;
         let call = upstream.client.fetch(traceparent.0.as_deref());
+        let started = tokio::time::Instant::now();
         let result = breaker
             .call(upstream.timeout, call, |r| match r {
                 Ok(_) => Outcome::Success,
@@ -109,6 +111,16 @@ impl ExternalApi {
             })
             .await;
         let now = breaker.state();
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(BreakerError::Open { .. }) => "rejected",
+            Err(BreakerError::Timeout | BreakerError::Inner(UpstreamError::Timeout)) => "timeout",
+            Err(BreakerError::Inner(_)) => "failure",
+        };
+        if outcome != "rejected" {
+            metrics::histogram!(names::UPSTREAM_REQUEST_DURATION_SECONDS, names::LABEL_OUTCOME => outcome)
+                .record(started.elapsed().as_secs_f64());
+        }
         match result {
             Ok(data) => ExternalResponse::Ok(Json(ExternalData {
                 source: "upstream".into(),

@@ -15,6 +15,7 @@ use super::problem::FieldError;
 use super::responses::WriteError;
 use crate::domain::Metric;
 use crate::state::AppState;
+use crate::telemetry::names;
 
 /// Most metrics accepted in one batch.
 pub const MAX_BATCH: usize = 10_000;
@@ -74,6 +75,7 @@ impl IngestApi {
     ) -> Result<CreatedMetric, WriteError> {
         let metric = parse_metric(&body.value, &rules(&state)).map_err(WriteError::invalid)?;
         state.store.insert_batch(vec![metric.clone()]).await?;
+        metrics::counter!(names::METRICS_INGESTED_TOTAL).increment(1);
         Ok(CreatedMetric::Created(Json(metric.into())))
     }
 
@@ -117,6 +119,7 @@ impl IngestApi {
         }
         let accepted = metrics.len() as u64;
         state.store.insert_batch(metrics).await?;
+        metrics::counter!(names::METRICS_INGESTED_TOTAL).increment(accepted);
         Ok(CreatedBatch::Created(Json(BatchAccepted { accepted })))
     }
 }

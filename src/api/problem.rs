@@ -110,11 +110,17 @@ pub fn error_to_response(err: poem::Error) -> Response {
         return err.into_response();
     }
     let status = err.status();
+    // Keep the matched route template for the request metrics.
+    let route = err.data::<poem::PathPattern>().cloned();
     let detail = match status {
         StatusCode::NOT_FOUND => "no route matches this path".to_string(),
         StatusCode::METHOD_NOT_ALLOWED => "this route does not accept this method".to_string(),
         StatusCode::INTERNAL_SERVER_ERROR => "internal error".to_string(),
         _ => err.to_string(),
     };
-    Problem::status(status, detail).into_response()
+    let mut resp = Problem::status(status, detail).into_response();
+    if let Some(route) = route {
+        resp.set_data(route);
+    }
+    resp
 }

@@ -13,6 +13,7 @@ use super::entry::Entry;
 use super::keys::SummaryKey;
 use crate::breaker::{Breaker, Outcome, Permit};
 use crate::redis::{Redis, RedisGate};
+use crate::telemetry::metrics;
 
 pub struct RemoteTier {
     gate: RedisGate,
@@ -57,8 +58,10 @@ impl RemoteTier {
             return Err(RemoteError::Skipped);
         };
         let client = self.gate.client().with_options(&self.options());
+        let started = tokio::time::Instant::now();
         let reply =
             tokio::time::timeout(self.timeout, client.get::<Option<String>, _>(key.as_str())).await;
+        metrics::redis_call("get", started.elapsed(), matches!(reply, Ok(Ok(_))));
         match reply {
             Ok(Ok(found)) => {
                 permit.record(Outcome::Success);
@@ -79,7 +82,10 @@ impl RemoteTier {
         let expire = Expiration::PX(self.keep.as_millis() as i64);
         let set =
             client.set::<(), _, _>(key.as_str(), json, Some(expire), None::<SetOptions>, false);
-        match tokio::time::timeout(self.timeout, set).await {
+        let started = tokio::time::Instant::now();
+        let reply = tokio::time::timeout(self.timeout, set).await;
+        metrics::redis_call("set", started.elapsed(), matches!(reply, Ok(Ok(()))));
+        match reply {
             Ok(Ok(())) => {
                 permit.record(Outcome::Success);
                 Ok(())

@@ -112,9 +112,11 @@ async fn run_batches(
         if batch.is_empty() {
             continue;
         }
+        let started = tokio::time::Instant::now();
         let result = tokio::time::timeout(timeout, call(&client, &script, &policies, &batch))
             .await
             .unwrap_or_else(|_| Err(format!("no answer from Redis within {timeout:?}")));
+        crate::telemetry::metrics::redis_call("evalsha", started.elapsed(), result.is_ok());
         match result {
             Ok(verdicts) => {
                 for (job, verdict) in batch.drain(..).zip(verdicts) {

@@ -1,9 +1,41 @@
-//! One log line per request at debug level, inside a span that every log line
-//! of the request carries.
+//! Per request: a span every log line of the request carries, one log line at
+//! debug level, the request-duration histogram (labelled by route template,
+//! never the raw path) and the in-flight gauge.
 
-use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use poem::http::Method;
+use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 use tokio::time::Instant;
 use tracing::Instrument;
+
+use super::names::{
+    HTTP_ACTIVE_REQUESTS, HTTP_REQUEST_DURATION_SECONDS, LABEL_METHOD, LABEL_ROUTE, LABEL_STATUS,
+};
+
+/// Method label: the standard methods, anything else `_OTHER` (a client must
+/// not be able to mint label values).
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "_OTHER",
+    }
+}
+
+/// The matched route template; `unmatched` when no route matched (never the
+/// raw path, which a client controls).
+fn route_label(route: Option<&str>) -> String {
+    match route {
+        Some(r) if !r.is_empty() => r.to_owned(),
+        _ => "unmatched".to_owned(),
+    }
+}
 
 pub struct RequestLog;
 
@@ -26,20 +58,35 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         let span =
             tracing::debug_span!("request", method = %req.method(), path = %req.uri().path());
         let started = Instant::now();
-        async move {
+        let method = method_label(req.method());
+        let active = metrics::gauge!(HTTP_ACTIVE_REQUESTS);
+        active.increment(1.0);
+        let resp = async move {
             let resp = self.inner.call(req).await.map(IntoResponse::into_response);
-            let status = match &resp {
-                Ok(r) => r.status().as_u16(),
-                Err(e) => e.status().as_u16(),
+            let (status, route) = match &resp {
+                Ok(r) => (
+                    r.status().as_u16(),
+                    r.data::<PathPattern>().map(|p| p.0.clone()),
+                ),
+                Err(e) => (
+                    e.status().as_u16(),
+                    e.data::<PathPattern>().map(|p| p.0.clone()),
+                ),
             };
-            tracing::debug!(
-                status,
-                elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-                "request"
-            );
+            let elapsed = started.elapsed();
+            tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request");
+            metrics::histogram!(
+                HTTP_REQUEST_DURATION_SECONDS,
+                LABEL_METHOD => method,
+                LABEL_ROUTE => route_label(route.as_deref()),
+                LABEL_STATUS => status.to_string()
+            )
+            .record(elapsed.as_secs_f64());
             resp
         }
         .instrument(span)
-        .await
+        .await;
+        active.decrement(1.0);
+        resp
     }
 }

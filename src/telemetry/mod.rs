@@ -1,6 +1,7 @@
-//! Logs now; metrics and traces join here.
+//! Logs, Prometheus metrics and the per-request telemetry middleware.
 
 mod http;
+pub mod metrics;
 pub mod names;
 
 pub use http::RequestLog;

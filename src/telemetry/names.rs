@@ -25,3 +25,27 @@ pub const LABEL_FROM: &str = "from";
 pub const LABEL_TO: &str = "to";
 pub const LABEL_STATE: &str = "state";
 pub const LABEL_OUTCOME: &str = "outcome";
+
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_server_request_duration_seconds";
+pub const HTTP_ACTIVE_REQUESTS: &str = "http_server_active_requests";
+pub const LABEL_METHOD: &str = "method";
+pub const LABEL_ROUTE: &str = "route";
+pub const LABEL_STATUS: &str = "status";
+
+pub const METRICS_INGESTED_TOTAL: &str = "tally_metrics_ingested_total";
+pub const STORE_POINTS: &str = "tally_store_points";
+pub const STORE_TYPES: &str = "tally_store_types";
+pub const STORE_POINTS_EVICTED_TOTAL: &str = "tally_store_points_evicted_total";
+pub const LABEL_REASON: &str = "reason";
+
+pub const CACHE_ENTRIES: &str = "tally_cache_entries";
+pub const CACHE_HIT_RATIO: &str = "tally_cache_hit_ratio";
+
+pub const UPSTREAM_REQUEST_DURATION_SECONDS: &str = "tally_upstream_request_duration_seconds";
+
+pub const REDIS_COMMAND_DURATION_SECONDS: &str = "tally_redis_command_duration_seconds";
+pub const REDIS_ERRORS_TOTAL: &str = "tally_redis_errors_total";
+pub const LABEL_COMMAND: &str = "command";
+
+pub const BUILD_INFO: &str = "tally_build_info";
+pub const LABEL_VERSION: &str = "version";

@@ -12,3 +12,4 @@ mod limiter;
 mod openapi;
 mod query;
 mod summary;
+mod telemetry;

@@ -1,0 +1,143 @@
+//! The Prometheus recorder behind the `metrics` facade: installed once per
+//! process, rendered by `GET /metrics`, with every series described here.
+
+use std::sync::OnceLock;
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::names::*;
+
+/// Latency buckets, in seconds: 0.5 ms to 10 s.
+const SECONDS_BUCKETS: [f64; 15] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process' recorder (installed on first call). `None` if another
+/// recorder was installed first.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            metrics::gauge!(BUILD_INFO, LABEL_VERSION => env!("CARGO_PKG_VERSION")).set(1.0);
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    describe_histogram!(
+        HTTP_REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of HTTP requests, by method, route template and status."
+    );
+    describe_gauge!(HTTP_ACTIVE_REQUESTS, "HTTP requests being served.");
+    describe_counter!(
+        RATE_LIMIT_DECISIONS_TOTAL,
+        "Rate-limit decisions by policy, decision and backend."
+    );
+    describe_counter!(
+        RATE_LIMIT_BACKEND_SWITCHES_TOTAL,
+        "Times the deciding rate-limit backend changed, by the new backend."
+    );
+    describe_counter!(
+        CACHE_REQUESTS_TOTAL,
+        "Summary cache lookups by tier and result."
+    );
+    describe_counter!(
+        CACHE_COALESCED_TOTAL,
+        "Requests that waited for another request's summary computation."
+    );
+    describe_counter!(
+        CACHE_REFRESHES_TOTAL,
+        "Background refreshes of stale summaries."
+    );
+    describe_counter!(CACHE_REDIS_ERRORS_TOTAL, "Failed cache calls to Redis.");
+    describe_counter!(
+        CACHE_STALE_IF_ERROR_TOTAL,
+        "Stale summaries served because computing failed."
+    );
+    describe_gauge!(CACHE_ENTRIES, "Summaries held by the cache, by tier.");
+    describe_gauge!(
+        CACHE_HIT_RATIO,
+        "Share of summary requests answered from the cache, 0 to 1, since start."
+    );
+    describe_counter!(
+        BREAKER_TRANSITIONS_TOTAL,
+        "Circuit breaker transitions by breaker, from and to."
+    );
+    describe_gauge!(
+        BREAKER_STATE,
+        "1 for each breaker's current state, 0 for the others."
+    );
+    describe_counter!(
+        BREAKER_CALLS_TOTAL,
+        "Calls through circuit breakers by breaker and outcome."
+    );
+    describe_histogram!(
+        UPSTREAM_REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of calls to the upstream, by outcome."
+    );
+    describe_histogram!(
+        REDIS_COMMAND_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of Redis calls, by command."
+    );
+    describe_counter!(
+        REDIS_ERRORS_TOTAL,
+        "Failed or timed-out Redis calls, by command."
+    );
+    describe_counter!(METRICS_INGESTED_TOTAL, "Data points accepted and stored.");
+    describe_gauge!(STORE_POINTS, "Data points held by the store.");
+    describe_gauge!(STORE_TYPES, "Metric types held by the store.");
+    describe_counter!(
+        STORE_POINTS_EVICTED_TOTAL,
+        "Data points dropped by the store, by reason (retention or capacity)."
+    );
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the version label says which build runs."
+    );
+}
+
+/// Upkeep and the gauges sampled from state, every `period`.
+pub async fn sample(state: std::sync::Arc<crate::state::AppState>, period: std::time::Duration) {
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        if let Some(h) = handle() {
+            h.run_upkeep();
+        }
+        let store = state.store.stats();
+        metrics::gauge!(STORE_POINTS).set(store.points as f64);
+        metrics::gauge!(STORE_TYPES).set(store.types as f64);
+        metrics::counter!(STORE_POINTS_EVICTED_TOTAL, LABEL_REASON => "retention")
+            .absolute(store.evicted_retention);
+        metrics::counter!(STORE_POINTS_EVICTED_TOTAL, LABEL_REASON => "capacity")
+            .absolute(store.evicted_capacity);
+        let cache = state.cache.stats();
+        metrics::gauge!(CACHE_ENTRIES, LABEL_TIER => "memory")
+            .set(cache.memory.entries.unwrap_or(0) as f64);
+        metrics::gauge!(CACHE_HIT_RATIO, LABEL_TIER => "memory").set(cache.memory.hit_ratio());
+        metrics::gauge!(CACHE_HIT_RATIO, LABEL_TIER => "redis").set(cache.redis.hit_ratio());
+        metrics::gauge!(CACHE_HIT_RATIO, LABEL_TIER => "all").set(cache.hit_ratio());
+    }
+}
+
+/// Records a Redis call's duration, and its failure.
+pub fn redis_call(command: &'static str, elapsed: std::time::Duration, ok: bool) {
+    metrics::histogram!(REDIS_COMMAND_DURATION_SECONDS, LABEL_COMMAND => command)
+        .record(elapsed.as_secs_f64());
+    if !ok {
+        metrics::counter!(REDIS_ERRORS_TOTAL, LABEL_COMMAND => command).increment(1);
+    }
+}
