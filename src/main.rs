@@ -33,10 +33,13 @@ async fn main() -> ExitCode {
 }
 
 async fn simulator(settings: tally::config::Settings) -> ExitCode {
-    if let Err(e) = tally::telemetry::init_logging(&settings.log) {
-        eprintln!("tally: {e}");
-        return ExitCode::from(2);
-    }
+    let _traces = match tally::telemetry::init(&settings.log) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("tally: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match tally::startup::run_simulator(&settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -47,10 +50,14 @@ async fn simulator(settings: tally::config::Settings) -> ExitCode {
 }
 
 async fn serve(settings: tally::config::Settings) -> ExitCode {
-    if let Err(e) = tally::telemetry::init_logging(&settings.log) {
-        eprintln!("tally: {e}");
-        return ExitCode::from(2);
-    }
+    // Dropped at the end of this function: flushes the spans.
+    let _traces = match tally::telemetry::init(&settings.log) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("tally: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {

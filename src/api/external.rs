@@ -16,8 +16,9 @@ use super::problem::Problem;
 use crate::breaker::{BreakerError, BreakerState, Outcome};
 use crate::limiter::ceil_secs;
 use crate::state::AppState;
-use crate::telemetry::names;
+use crate::telemetry::{names, otel};
 use crate::upstream::UpstreamError;
+use tracing::Instrument;
 
 pub struct ExternalApi;
 
@@ -100,7 +101,19 @@ impl ExternalApi {
     ) -> ExternalResponse {
         let upstream = &state.upstream;
         let breaker = &upstream.breaker;
-        let call = upstream.client.fetch(traceparent.0.as_deref());
+        let span = tracing::info_span!(
+            "upstream.call",
+            otel.kind = "client",
+            breaker.name = UPSTREAM,
+            breaker.state = breaker.state().as_str(),
+            breaker.permit = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        // The upstream continues this span's trace (or the caller's, when this
+        // span is not recorded).
+        let propagated = otel::traceparent(&span).or(traceparent.0);
+        let call = upstream.client.fetch(propagated.as_deref());
         let started = tokio::time::Instant::now();
         let result = breaker
             .call(upstream.timeout, call, |r| match r {
@@ -109,6 +122,7 @@ impl ExternalApi {
                 Err(UpstreamError::Timeout) => Outcome::Timeout,
                 Err(_) => Outcome::Failure,
             })
+            .instrument(span.clone())
             .await;
         let now = breaker.state();
         let outcome = match &result {
@@ -116,6 +130,22 @@ impl ExternalApi {
             Err(BreakerError::Open { .. }) => "rejected",
             Err(BreakerError::Timeout | BreakerError::Inner(UpstreamError::Timeout)) => "timeout",
             Err(BreakerError::Inner(_)) => "failure",
+        };
+        span.record("outcome", outcome);
+        span.record(
+            "breaker.permit",
+            if outcome == "rejected" {
+                "rejected"
+            } else {
+                "granted"
+            },
+        );
+        match &result {
+            Ok(_) => span.record("http.response.status_code", 200),
+            Err(BreakerError::Inner(UpstreamError::Status(s))) => {
+                span.record("http.response.status_code", *s)
+            }
+            _ => &span,
         };
         if outcome != "rejected" {
             metrics::histogram!(names::UPSTREAM_REQUEST_DURATION_SECONDS, names::LABEL_OUTCOME => outcome)

@@ -8,6 +8,8 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use tracing::Instrument;
+
 use super::ApiTags;
 use super::ingest::MetricView;
 use super::payload::RenderedJson;
@@ -167,7 +169,10 @@ impl QueryApi {
                 from: Some(from),
                 to: None,
             };
-            let aggregates = store.summarize(&metric_type, window).await?;
+            let aggregates = store
+                .summarize(&metric_type, window)
+                .instrument(tracing::info_span!("store.summarize", metric.type.len = metric_type.as_str().len()))
+                .await?;
             Ok(SummaryReport {
                 metric_type: metric_type.as_str().to_owned(),
                 period: period_raw,
@@ -176,7 +181,19 @@ impl QueryApi {
                 aggregates,
             })
         };
-        let lookup = state.cache.get(&key, compute).await?;
+        let span = tracing::info_span!(
+            "cache.lookup",
+            cache.tier = tracing::field::Empty,
+            cache.result = tracing::field::Empty,
+        );
+        let lookup = state
+            .cache
+            .get(&key, compute)
+            .instrument(span.clone())
+            .await?;
+        let (tier, result) = lookup.trace_fields();
+        span.record("cache.tier", tier);
+        span.record("cache.result", result);
         let entry = &lookup.report;
         // Hits in the entry's own spelling of the period reuse its rendered body.
         let body = if entry.report.period == requested {

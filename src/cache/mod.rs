@@ -15,8 +15,10 @@ mod remote;
 mod stats;
 
 use std::future::Future;
+
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 pub use entry::{Entry, Lifetimes};
 pub use keys::SummaryKey;
@@ -85,6 +87,17 @@ impl Lookup {
                 "tally; hit; fwd=stale; ttl={}; detail=stale-if-error",
                 self.ttl_left
             ),
+        }
+    }
+
+    /// (tier, result) for the cache-lookup span.
+    pub fn trace_fields(&self) -> (&'static str, &'static str) {
+        match self.status {
+            CacheStatus::Hit(t) => (t.as_str(), "hit"),
+            CacheStatus::Stale(t) => (t.as_str(), "stale"),
+            CacheStatus::Miss => ("store", "miss"),
+            CacheStatus::Collapsed => ("store", "collapsed"),
+            CacheStatus::StaleIfError => ("memory", "stale_if_error"),
         }
     }
 
@@ -204,9 +217,9 @@ impl SummaryCache {
             Err(RemoteError::Failed) => self.counters.redis_error(),
         }
 
-        let (role, slot) = self
-            .flights
-            .join(key.as_str(), self.computation(key, compute));
+        // The computation runs in its own task: keep it in this request's trace.
+        let work = self.computation(key, compute).in_current_span();
+        let (role, slot) = self.flights.join(key.as_str(), work);
         if role == Role::Waiter {
             self.counters.coalesced();
         }
@@ -235,10 +248,8 @@ impl SummaryCache {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<SummaryReport, StoreError>> + Send + 'static,
     {
-        if self
-            .flights
-            .start_if_idle(key.as_str(), self.computation(key, compute))
-        {
+        let work = self.computation(key, compute).in_current_span();
+        if self.flights.start_if_idle(key.as_str(), work) {
             self.counters.refresh();
         }
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use poem::http::{HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use tracing::Instrument;
 
 use super::{Decision, PolicyName, RateLimiter, ceil_secs, client_ip, client_key};
 use crate::api::problem::{Problem, error_to_response};
@@ -66,7 +67,36 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
         let ip = client_ip(peer, req.headers(), limiter.trusted_proxies());
         let client = client_key(ip);
         let policy = *limiter.policy(name);
-        let decision = limiter.check(name, &client).await;
+        let span = tracing::info_span!(
+            "rate_limit",
+            policy = policy.name.as_str(),
+            decision = tracing::field::Empty,
+            backend = tracing::field::Empty,
+            remaining = tracing::field::Empty,
+        );
+        let decision = limiter.check(name, &client).instrument(span.clone()).await;
+        match decision {
+            Decision::Decided { verdict, backend } => {
+                span.record(
+                    "decision",
+                    if verdict.allowed {
+                        "allowed"
+                    } else {
+                        "limited"
+                    },
+                );
+                span.record("backend", backend.as_str());
+                span.record("remaining", verdict.remaining);
+            }
+            Decision::Open => {
+                span.record("decision", "allowed");
+                span.record("backend", "none");
+            }
+            Decision::Closed => {
+                span.record("decision", "unavailable");
+                span.record("backend", "none");
+            }
+        }
 
         let mut resp = match decision {
             Decision::Closed => {

@@ -1,5 +1,6 @@
-//! Per request: a span every log line of the request carries, one log line at
-//! debug level, the request-duration histogram (labelled by route template,
+//! Per request: the server span (continuing an incoming `traceparent`; every
+//! log line of the request carries it and its trace id), one log line at debug
+//! level, the request-duration histogram (labelled by route template,
 //! never the raw path) and the in-flight gauge.
 
 use poem::http::Method;
@@ -55,10 +56,25 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
-        let span =
-            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path());
-        let started = Instant::now();
         let method = method_label(req.method());
+        // The server span, named and attributed by the OpenTelemetry HTTP
+        // conventions; route, status and name are filled in once known.
+        let span = tracing::info_span!(
+            "HTTP request",
+            otel.name = method,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = method,
+            http.route = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            url.path = %req.uri().path(),
+            trace_id = tracing::field::Empty,
+        );
+        super::otel::continue_trace(&span, req.headers());
+        if let Some(id) = super::otel::trace_id(&span) {
+            span.record("trace_id", id);
+        }
+        let started = Instant::now();
         let active = metrics::gauge!(HTTP_ACTIVE_REQUESTS);
         active.increment(1.0);
         let resp = async move {
@@ -74,11 +90,19 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
                 ),
             };
             let elapsed = started.elapsed();
+            let route = route_label(route.as_deref());
+            let current = tracing::Span::current();
+            current.record("http.route", route.as_str());
+            super::otel::rename(&current, format!("{method} {route}"));
+            current.record("http.response.status_code", i64::from(status));
+            if status >= 500 {
+                current.record("otel.status_code", "ERROR");
+            }
             tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request");
             metrics::histogram!(
                 HTTP_REQUEST_DURATION_SECONDS,
                 LABEL_METHOD => method,
-                LABEL_ROUTE => route_label(route.as_deref()),
+                LABEL_ROUTE => route,
                 LABEL_STATUS => status.to_string()
             )
             .record(elapsed.as_secs_f64());

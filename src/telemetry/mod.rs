@@ -3,39 +3,53 @@
 mod http;
 pub mod metrics;
 pub mod names;
+pub mod otel;
 
 pub use http::RequestLog;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::{LogFormat, LogSettings};
 
-/// Installs the global subscriber. Call once, from `main`.
-pub fn init_logging(settings: &LogSettings) -> Result<(), String> {
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Installs the global subscriber: logs (filtered by `RUST_LOG`) and, when an
+/// OTLP endpoint is configured, traces (tally's spans at info, whatever the log
+/// filter says). Call once, from `main`; keep the guard until the end
+/// (dropping it flushes the spans).
+pub fn init(settings: &LogSettings) -> Result<otel::TracesGuard, String> {
     let filter = EnvFilter::try_new(&settings.filter)
         .map_err(|e| format!("invalid log filter '{}': {e}", settings.filter))?;
-    let registry = tracing_subscriber::registry().with(filter);
     // Colours only for a person at a terminal, never in files or collectors.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let result = match settings.format {
-        LogFormat::Text => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(ansi)
-                    .with_writer(std::io::stderr),
-            )
-            .try_init(),
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_writer(std::io::stderr),
-            )
-            .try_init(),
+    let logs: BoxedLayer = match settings.format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
     };
-    result.map_err(|e| format!("cannot install the logger: {e}"))
+    let provider = otel::provider()?;
+    let traces: Option<BoxedLayer> = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(otel::tracer(p))
+            .with_filter(Targets::new().with_target("tally", LevelFilter::INFO))
+            .boxed()
+    });
+    let layers: Vec<BoxedLayer> = std::iter::once(logs).chain(traces).collect();
+    tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .map_err(|e| format!("cannot install the logger: {e}"))?;
+    Ok(otel::guard(provider))
 }
