@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # HTTP benchmarks with ../shared/bench/load.sh against release builds.
 #   bash benches/http.sh [SECONDS] [CONNECTIONS] [ROUNDS]
-# Starts a private redis-server and two servers side by side: `on` (defaults,
-# rate limits at 10^9 so the Redis limiter decides every request but never
-# refuses) and `off` (RATE_LIMIT_ENABLED=false). Runs load.sh against them in
-# alternation, ROUNDS times, so drift on a noisy machine hits both alike, and
-# prints every table plus the median ingest ratio on/off.
+#   MODE=telemetry bash benches/http.sh ...
+# Starts a private redis-server and two servers side by side, `on` and `off`,
+# both with rate limits at 10^9 (the Redis limiter decides every request but
+# never refuses). MODE=limiter (default): `off` has RATE_LIMIT_ENABLED=false.
+# MODE=telemetry: `on` exports traces to a local OTLP receiver (default
+# sampling) and records metrics; `off` has neither (METRICS_ENABLED=false).
+# Runs load.sh against them in alternation, ROUNDS times, so drift on a noisy
+# machine hits both alike, and prints every table plus the median ingest ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=${2:-50}
 rounds=${3:-3}
+mode=${MODE:-limiter}
 load=${LOAD_SH:-../shared/bench/load.sh}
 
 cargo build --release -q --bin tally
@@ -28,10 +32,20 @@ pids+=($!)
 common=(TALLY_RETENTION=400d RUST_LOG=warn,tally::startup=info REDIS_URL=redis://127.0.0.1:$redis_port
         RATE_LIMIT_REQUESTS=1000000000 RATE_LIMIT_READ_REQUESTS=1000000000)
 declare -A port
+sink_port=$(free_port)
+if [ "$mode" = telemetry ]; then
+  [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install -q 'opentelemetry-proto>=1.20'; }
+  .venv/bin/python tests/otlp/check_traces.py --sink "$sink_port" &
+  pids+=($!)
+fi
 for v in on off; do
   port[$v]=$(free_port)
   extra=()
-  [ "$v" = off ] && extra=(RATE_LIMIT_ENABLED=false)
+  case "$mode:$v" in
+    limiter:off) extra=(RATE_LIMIT_ENABLED=false) ;;
+    telemetry:on) extra=(OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink_port) ;;
+    telemetry:off) extra=(METRICS_ENABLED=false) ;;
+  esac
   env "${common[@]}" "${extra[@]}" TALLY_ADDR=127.0.0.1:${port[$v]} ./target/release/tally 2>"$work/$v.log" &
   pids+=($!)
 done
@@ -43,7 +57,7 @@ ratios=()
 for r in $(seq "$rounds"); do
   declare -A ingest=()
   for v in on off; do
-    echo "== round $r: limiter $v"
+    echo "== round $r: $mode $v"
     out=$(bash "$load" "http://127.0.0.1:${port[$v]}" "$secs" "$conns")
     echo "$out"
     ingest[$v]=$(awk '$1=="ingest" {print $2}' <<<"$out")
@@ -52,8 +66,8 @@ for r in $(seq "$rounds"); do
 done
 for p in "${pids[@]:1}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 for v in on off; do
-  echo "cache, limiter $v: $(grep -o 'cache_hit_ratio=[0-9.]*.*computations=[0-9]*' "$work/$v.log" | tail -1)"
+  echo "cache, $mode $v: $(grep -o 'cache_hit_ratio=[0-9.]*.*computations=[0-9]*' "$work/$v.log" | tail -1)"
 done
 printf '%s\n' "${ratios[@]}" | sort -n | awk '{ a[NR]=$1 } END {
-  printf "ingest limiter-on/limiter-off per round: "; for (i=1;i<=NR;i++) printf "%s ", a[i];
+  printf "ingest on/off per round: "; for (i=1;i<=NR;i++) printf "%s ", a[i];
   printf "  median %s\n", a[int((NR+1)/2)] }'

@@ -353,8 +353,12 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Logging")]
+#[command(next_help_heading = "Logging and telemetry")]
 pub struct LogSettings {
+    /// Record Prometheus metrics and serve them at /metrics.
+    #[arg(long = "metrics-enabled", env = "METRICS_ENABLED", default_value_t = true,
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub metrics_enabled: bool,
     /// Log line format.
     #[arg(long = "log-format", env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub format: LogFormat,
@@ -429,6 +433,7 @@ impl Default for Settings {
                 tokens: AdminTokens::default(),
             },
             log: LogSettings {
+                metrics_enabled: true,
                 format: LogFormat::Text,
                 filter: DEFAULT_LOG_FILTER.into(),
             },

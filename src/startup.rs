@@ -73,7 +73,9 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let (redis, redis_watch) = Redis::start(&settings.redis)?;
         // Before anything records a metric.
-        let _ = telemetry::metrics::handle();
+        if settings.log.metrics_enabled {
+            let _ = telemetry::metrics::handle();
+        }
         let breakers = Arc::new(Breakers::new());
         let redis_breaker =
             breakers.get_or_create(crate::redis::BREAKER, crate::redis::breaker_config());
@@ -264,13 +266,13 @@ pub fn simulator_config(settings: &Settings) -> SimulatorConfig {
 /// `GET /metrics`: the Prometheus text exposition.
 #[poem::handler]
 fn prometheus() -> poem::Response {
-    match telemetry::metrics::handle() {
+    match telemetry::metrics::installed() {
         Some(handle) => poem::Response::builder()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .body(handle.render()),
         None => Problem::status(
-            poem::http::StatusCode::SERVICE_UNAVAILABLE,
-            "another metrics recorder is installed",
+            poem::http::StatusCode::NOT_FOUND,
+            "metrics are turned off (METRICS_ENABLED=false)",
         )
         .into_response(),
     }

@@ -15,6 +15,11 @@ const SECONDS_BUCKETS: [f64; 15] = [
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// The recorder, if one has been installed (metrics are on).
+pub fn installed() -> Option<&'static PrometheusHandle> {
+    HANDLE.get().and_then(Option::as_ref)
+}
+
 /// The process' recorder (installed on first call). `None` if another
 /// recorder was installed first.
 pub fn handle() -> Option<&'static PrometheusHandle> {
@@ -114,9 +119,10 @@ pub async fn sample(state: std::sync::Arc<crate::state::AppState>, period: std::
     let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;
-        if let Some(h) = handle() {
-            h.run_upkeep();
-        }
+        let Some(h) = installed() else {
+            return;
+        };
+        h.run_upkeep();
         let store = state.store.stats();
         metrics::gauge!(STORE_POINTS).set(store.points as f64);
         metrics::gauge!(STORE_TYPES).set(store.types as f64);

@@ -41,8 +41,13 @@ pub fn init(settings: &LogSettings) -> Result<otel::TracesGuard, String> {
     };
     let provider = otel::provider()?;
     let traces: Option<BoxedLayer> = provider.as_ref().map(|p| {
+        // No per-span thread, source-location or busy/idle attributes: they
+        // cost clock reads and allocations on every request for little use.
         tracing_opentelemetry::layer()
             .with_tracer(otel::tracer(p))
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_location(false)
             .with_filter(Targets::new().with_target("tally", LevelFilter::INFO))
             .boxed()
     });
