@@ -7,16 +7,9 @@ use tally::config::Settings;
 
 use crate::faulty_store::FaultyStore;
 use crate::helpers::{
-    TestApp, TestRedis, assert_problem, metric, spawn_app_with, spawn_app_with_store, test_settings,
+    TestApp, TestRedis, assert_problem, header, metric, spawn_app_with, spawn_app_with_store,
+    test_settings,
 };
-
-fn header(resp: &Response, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
 
 /// Settings with short cache lifetimes and limits that never get in the way.
 fn cache_settings(redis: &TestRedis, ttl: u64, stale: u64, local_ttl_ms: u64) -> Settings {

@@ -271,6 +271,15 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A response header as text (empty when absent).
+pub fn header(resp: &Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Asserts an RFC 9457 body with this status and returns it.
 pub async fn assert_problem(resp: Response, status: u16) -> Value {
     assert_eq!(resp.status().as_u16(), status, "status");

@@ -5,7 +5,8 @@ use reqwest::Response;
 use tally::config::{FailMode, Settings, TrustedProxies};
 
 use crate::helpers::{
-    LIMITER_TIMEOUT_MS, TestApp, TestRedis, assert_problem, metric, spawn_app_with, test_settings,
+    LIMITER_TIMEOUT_MS, TestApp, TestRedis, assert_problem, header, metric, spawn_app_with,
+    test_settings,
 };
 
 /// No request may take longer than this while Redis is stopped or paused.
@@ -37,14 +38,6 @@ async fn burst(app: &TestApp, n: usize) -> (usize, usize) {
     let ok = statuses.iter().filter(|r| r.status() == 201).count();
     let limited = statuses.iter().filter(|r| r.status() == 429).count();
     (ok, limited)
-}
-
-fn header(resp: &Response, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// The `r` and `t` parameters of a `RateLimit` header.

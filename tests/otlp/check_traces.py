@@ -60,6 +60,9 @@ class Receiver(http.server.BaseHTTPRequestHandler):
                             "attrs": {a.key: value(a.value) for a in s.attributes},
                             "service": resource.get("service.name"),
                         })
+        self.ack()
+
+    def ack(self):
         out = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
         self.send_response(200)
         self.send_header("content-type", "application/x-protobuf")
@@ -112,10 +115,12 @@ def main():
     app = subprocess.Popen([binary], env=env, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{app_port}"
     try:
-        for _ in range(100):
+        # Ready, and connected to Redis (so the limiter decides in Redis).
+        for _ in range(200):
             try:
-                if call(base, "/ready") == 200:
-                    break
+                with urllib.request.urlopen(base + "/health", timeout=2) as resp:
+                    if json.load(resp).get("redis_connected"):
+                        break
             except OSError:
                 pass
             time.sleep(0.1)
@@ -215,12 +220,7 @@ class Sink(Receiver):
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("content-length", 0)))
-        out = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("content-type", "application/x-protobuf")
-        self.send_header("content-length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+        self.ack()
 
 
 if __name__ == "__main__":
