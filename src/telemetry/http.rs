@@ -92,11 +92,14 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             let elapsed = started.elapsed();
             let route = route_label(route.as_deref());
             let current = tracing::Span::current();
-            current.record("http.route", route.as_str());
-            super::otel::rename(&current, format!("{method} {route}"));
-            current.record("http.response.status_code", i64::from(status));
-            if status >= 500 {
-                current.record("otel.status_code", "ERROR");
+            // Nothing to name or attribute when neither logs nor traces want the span.
+            if !current.is_disabled() {
+                current.record("http.route", route.as_str());
+                super::otel::rename(&current, format!("{method} {route}"));
+                current.record("http.response.status_code", i64::from(status));
+                if status >= 500 {
+                    current.record("otel.status_code", "ERROR");
+                }
             }
             tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request");
             metrics::histogram!(
