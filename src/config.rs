@@ -93,14 +93,14 @@ pub struct Settings {
 #[command(next_help_heading = "Server")]
 pub struct ServerSettings {
     /// Address to listen on (use 0.0.0.0 only behind a firewall or in a container).
-    #[arg(long = "addr", env = "TALLY_ADDR", default_value = DEFAULT_ADDR)]
+    #[arg(global = true, long = "addr", env = "TALLY_ADDR", default_value = DEFAULT_ADDR)]
     pub addr: SocketAddr,
     /// Largest accepted request body, in bytes.
-    #[arg(long = "max-body-bytes", env = "TALLY_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES,
+    #[arg(global = true, long = "max-body-bytes", env = "TALLY_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 30))]
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests.
-    #[arg(long = "shutdown-timeout", env = "TALLY_SHUTDOWN_TIMEOUT", default_value = DEFAULT_SHUTDOWN_TIMEOUT, value_parser = parse_duration)]
+    #[arg(global = true, long = "shutdown-timeout", env = "TALLY_SHUTDOWN_TIMEOUT", default_value = DEFAULT_SHUTDOWN_TIMEOUT, value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 }
 
@@ -108,10 +108,10 @@ pub struct ServerSettings {
 #[command(next_help_heading = "Redis")]
 pub struct RedisSettings {
     /// Redis connection URL.
-    #[arg(long = "redis-url", env = "REDIS_URL", default_value = DEFAULT_REDIS_URL, value_parser = crate::redis::parse_url)]
+    #[arg(global = true, long = "redis-url", env = "REDIS_URL", default_value = DEFAULT_REDIS_URL, value_parser = crate::redis::parse_url)]
     pub url: String,
     /// Upper bound for connecting to Redis and for each Redis command.
-    #[arg(long = "redis-timeout", env = "REDIS_TIMEOUT", default_value = DEFAULT_REDIS_TIMEOUT, value_parser = parse_positive_duration)]
+    #[arg(global = true, long = "redis-timeout", env = "REDIS_TIMEOUT", default_value = DEFAULT_REDIS_TIMEOUT, value_parser = parse_positive_duration)]
     pub timeout: Duration,
 }
 
@@ -119,14 +119,14 @@ pub struct RedisSettings {
 #[command(next_help_heading = "Storage")]
 pub struct StoreSettings {
     /// How long points are kept (e.g. 7d, 12h).
-    #[arg(long = "retention", env = "TALLY_RETENTION", default_value = DEFAULT_RETENTION, value_parser = parse_positive_duration)]
+    #[arg(global = true, long = "retention", env = "TALLY_RETENTION", default_value = DEFAULT_RETENTION, value_parser = parse_positive_duration)]
     pub retention: Duration,
     /// Most points kept in memory; the oldest go first when it is reached.
-    #[arg(long = "max-points", env = "TALLY_MAX_POINTS", default_value_t = DEFAULT_MAX_POINTS,
+    #[arg(global = true, long = "max-points", env = "TALLY_MAX_POINTS", default_value_t = DEFAULT_MAX_POINTS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_points: u64,
     /// How far ahead of the server clock a timestamp may be.
-    #[arg(long = "max-future-skew", env = "TALLY_MAX_FUTURE_SKEW", default_value = DEFAULT_MAX_FUTURE_SKEW, value_parser = parse_duration)]
+    #[arg(global = true, long = "max-future-skew", env = "TALLY_MAX_FUTURE_SKEW", default_value = DEFAULT_MAX_FUTURE_SKEW, value_parser = parse_duration)]
     pub max_future_skew: Duration,
 }
 
@@ -145,34 +145,34 @@ pub enum FailMode {
 #[command(next_help_heading = "Rate limiting")]
 pub struct LimiterSettings {
     /// Turn the /api rate limiter on or off.
-    #[arg(long = "rate-limit-enabled", env = "RATE_LIMIT_ENABLED", default_value_t = true,
+    #[arg(global = true, long = "rate-limit-enabled", env = "RATE_LIMIT_ENABLED", default_value_t = true,
           action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub enabled: bool,
     /// Writes (POST) allowed per client per write window.
-    #[arg(long = "rate-limit-requests", env = "RATE_LIMIT_REQUESTS", default_value_t = DEFAULT_RATE_LIMIT_REQUESTS,
+    #[arg(global = true, long = "rate-limit-requests", env = "RATE_LIMIT_REQUESTS", default_value_t = DEFAULT_RATE_LIMIT_REQUESTS,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
     pub write_requests: u64,
     /// Length of the write window, in seconds.
-    #[arg(long = "rate-limit-window-seconds", env = "RATE_LIMIT_WINDOW_SECONDS", default_value_t = DEFAULT_RATE_LIMIT_WINDOW_SECONDS,
+    #[arg(global = true, long = "rate-limit-window-seconds", env = "RATE_LIMIT_WINDOW_SECONDS", default_value_t = DEFAULT_RATE_LIMIT_WINDOW_SECONDS,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub write_window_seconds: u64,
     /// Reads (GET) allowed per client per read window.
-    #[arg(long = "rate-limit-read-requests", env = "RATE_LIMIT_READ_REQUESTS", default_value_t = DEFAULT_RATE_LIMIT_READ_REQUESTS,
+    #[arg(global = true, long = "rate-limit-read-requests", env = "RATE_LIMIT_READ_REQUESTS", default_value_t = DEFAULT_RATE_LIMIT_READ_REQUESTS,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
     pub read_requests: u64,
     /// Length of the read window, in seconds.
-    #[arg(long = "rate-limit-read-window-seconds", env = "RATE_LIMIT_READ_WINDOW_SECONDS", default_value_t = DEFAULT_RATE_LIMIT_READ_WINDOW_SECONDS,
+    #[arg(global = true, long = "rate-limit-read-window-seconds", env = "RATE_LIMIT_READ_WINDOW_SECONDS", default_value_t = DEFAULT_RATE_LIMIT_READ_WINDOW_SECONDS,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub read_window_seconds: u64,
     /// Longest wait on Redis for one decision before falling back, in milliseconds.
-    #[arg(long = "rate-limit-redis-timeout-ms", env = "RATE_LIMIT_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_RATE_LIMIT_REDIS_TIMEOUT_MS,
+    #[arg(global = true, long = "rate-limit-redis-timeout-ms", env = "RATE_LIMIT_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_RATE_LIMIT_REDIS_TIMEOUT_MS,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub redis_timeout_ms: u64,
     /// Behaviour while Redis is unavailable.
-    #[arg(long = "rate-limit-fail-mode", env = "RATE_LIMIT_FAIL_MODE", value_enum, default_value_t = FailMode::Local)]
+    #[arg(global = true, long = "rate-limit-fail-mode", env = "RATE_LIMIT_FAIL_MODE", value_enum, default_value_t = FailMode::Local)]
     pub fail_mode: FailMode,
     /// Comma-separated CIDRs of proxies whose X-Forwarded-For / Forwarded headers are believed.
-    #[arg(long = "trusted-proxies", env = "TRUSTED_PROXIES", default_value = "", value_parser = parse_cidrs)]
+    #[arg(global = true, long = "trusted-proxies", env = "TRUSTED_PROXIES", default_value = "", value_parser = parse_cidrs)]
     pub trusted_proxies: TrustedProxies,
 }
 
@@ -180,23 +180,23 @@ pub struct LimiterSettings {
 #[command(next_help_heading = "Summary cache")]
 pub struct CacheSettings {
     /// Most summaries kept in the in-process tier.
-    #[arg(long = "cache-local-capacity", env = "CACHE_LOCAL_CAPACITY", default_value_t = DEFAULT_CACHE_LOCAL_CAPACITY,
+    #[arg(global = true, long = "cache-local-capacity", env = "CACHE_LOCAL_CAPACITY", default_value_t = DEFAULT_CACHE_LOCAL_CAPACITY,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub local_capacity: u64,
     /// How long the in-process tier answers on its own before asking Redis, in milliseconds.
-    #[arg(long = "cache-local-ttl-ms", env = "CACHE_LOCAL_TTL_MS", default_value_t = DEFAULT_CACHE_LOCAL_TTL_MS,
+    #[arg(global = true, long = "cache-local-ttl-ms", env = "CACHE_LOCAL_TTL_MS", default_value_t = DEFAULT_CACHE_LOCAL_TTL_MS,
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub local_ttl_ms: u64,
     /// How long a summary stays fresh, in seconds.
-    #[arg(long = "cache-ttl-seconds", env = "CACHE_TTL_SECONDS", default_value_t = DEFAULT_CACHE_TTL_SECONDS,
+    #[arg(global = true, long = "cache-ttl-seconds", env = "CACHE_TTL_SECONDS", default_value_t = DEFAULT_CACHE_TTL_SECONDS,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub ttl_seconds: u64,
     /// How long after expiry a summary may be served stale while it is refreshed (or when computing fails), in seconds.
-    #[arg(long = "cache-stale-seconds", env = "CACHE_STALE_SECONDS", default_value_t = DEFAULT_CACHE_STALE_SECONDS,
+    #[arg(global = true, long = "cache-stale-seconds", env = "CACHE_STALE_SECONDS", default_value_t = DEFAULT_CACHE_STALE_SECONDS,
           value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub stale_seconds: u64,
     /// Longest wait on Redis for one cache read or write, in milliseconds.
-    #[arg(id = "cache_redis_timeout_ms", long = "cache-redis-timeout-ms", env = "CACHE_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_CACHE_REDIS_TIMEOUT_MS,
+    #[arg(global = true, id = "cache_redis_timeout_ms", long = "cache-redis-timeout-ms", env = "CACHE_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_CACHE_REDIS_TIMEOUT_MS,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub redis_timeout_ms: u64,
 }
@@ -205,18 +205,18 @@ pub struct CacheSettings {
 #[command(next_help_heading = "Upstream and simulator")]
 pub struct UpstreamSettings {
     /// Root URL of the external service (its data is at {url}/data); default: the built-in simulator at http://{addr}/simulator.
-    #[arg(id = "upstream_url", long = "upstream-url", env = "UPSTREAM_URL", value_parser = parse_http_url)]
+    #[arg(global = true, id = "upstream_url", long = "upstream-url", env = "UPSTREAM_URL", value_parser = parse_http_url)]
     pub url: Option<String>,
     /// Upper bound for every upstream call, in milliseconds.
-    #[arg(id = "upstream_timeout_ms", long = "upstream-timeout-ms", env = "UPSTREAM_TIMEOUT_MS", default_value_t = DEFAULT_UPSTREAM_TIMEOUT_MS,
+    #[arg(global = true, id = "upstream_timeout_ms", long = "upstream-timeout-ms", env = "UPSTREAM_TIMEOUT_MS", default_value_t = DEFAULT_UPSTREAM_TIMEOUT_MS,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout_ms: u64,
     /// Simulator: probability (0..1) that a request fails, at start.
-    #[arg(long = "simulator-failure-rate", env = "EXTERNAL_SERVICE_FAILURE_RATE", default_value_t = DEFAULT_SIMULATOR_FAILURE_RATE,
+    #[arg(global = true, long = "simulator-failure-rate", env = "EXTERNAL_SERVICE_FAILURE_RATE", default_value_t = DEFAULT_SIMULATOR_FAILURE_RATE,
           value_parser = parse_ratio)]
     pub simulator_failure_rate: f64,
     /// Simulator: latency added to every answer, in milliseconds, at start.
-    #[arg(long = "simulator-latency-ms", env = "EXTERNAL_SERVICE_LATENCY_MS", default_value_t = DEFAULT_SIMULATOR_LATENCY_MS,
+    #[arg(global = true, long = "simulator-latency-ms", env = "EXTERNAL_SERVICE_LATENCY_MS", default_value_t = DEFAULT_SIMULATOR_LATENCY_MS,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub simulator_latency_ms: u64,
 }
@@ -225,31 +225,31 @@ pub struct UpstreamSettings {
 #[command(next_help_heading = "Circuit breakers")]
 pub struct BreakerSettings {
     /// Consecutive failures that open a breaker.
-    #[arg(long = "breaker-failure-threshold", env = "CIRCUIT_BREAKER_FAILURE_THRESHOLD", default_value_t = DEFAULT_BREAKER_FAILURE_THRESHOLD,
+    #[arg(global = true, long = "breaker-failure-threshold", env = "CIRCUIT_BREAKER_FAILURE_THRESHOLD", default_value_t = DEFAULT_BREAKER_FAILURE_THRESHOLD,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub failure_threshold: u32,
     /// Sliding window for the failure and slow-call rates, in seconds.
-    #[arg(id = "breaker_window_seconds", long = "breaker-window-seconds", env = "CIRCUIT_BREAKER_WINDOW_SECONDS", default_value_t = DEFAULT_BREAKER_WINDOW_SECONDS,
+    #[arg(global = true, id = "breaker_window_seconds", long = "breaker-window-seconds", env = "CIRCUIT_BREAKER_WINDOW_SECONDS", default_value_t = DEFAULT_BREAKER_WINDOW_SECONDS,
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub window_seconds: u64,
     /// Failure (or slow-call) rate over the window that opens a breaker (0..1).
-    #[arg(id = "breaker_failure_rate", long = "breaker-failure-rate", env = "CIRCUIT_BREAKER_FAILURE_RATE", default_value_t = DEFAULT_BREAKER_FAILURE_RATE,
+    #[arg(global = true, id = "breaker_failure_rate", long = "breaker-failure-rate", env = "CIRCUIT_BREAKER_FAILURE_RATE", default_value_t = DEFAULT_BREAKER_FAILURE_RATE,
           value_parser = parse_ratio)]
     pub failure_rate: f64,
     /// Calls in the window before the rates count.
-    #[arg(long = "breaker-min-calls", env = "CIRCUIT_BREAKER_MIN_CALLS", default_value_t = DEFAULT_BREAKER_MIN_CALLS,
+    #[arg(global = true, long = "breaker-min-calls", env = "CIRCUIT_BREAKER_MIN_CALLS", default_value_t = DEFAULT_BREAKER_MIN_CALLS,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub min_calls: u32,
     /// Calls slower than this count as slow, in milliseconds.
-    #[arg(long = "breaker-slow-call-ms", env = "CIRCUIT_BREAKER_SLOW_CALL_MS", default_value_t = DEFAULT_BREAKER_SLOW_CALL_MS,
+    #[arg(global = true, long = "breaker-slow-call-ms", env = "CIRCUIT_BREAKER_SLOW_CALL_MS", default_value_t = DEFAULT_BREAKER_SLOW_CALL_MS,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub slow_call_ms: u64,
     /// How long an open breaker waits before probing, in seconds.
-    #[arg(long = "breaker-reset-timeout", env = "CIRCUIT_BREAKER_RESET_TIMEOUT", default_value_t = DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS,
+    #[arg(global = true, long = "breaker-reset-timeout", env = "CIRCUIT_BREAKER_RESET_TIMEOUT", default_value_t = DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub reset_timeout_seconds: u64,
     /// Probe calls a half-open breaker admits.
-    #[arg(long = "breaker-half-open-permits", env = "CIRCUIT_BREAKER_HALF_OPEN_PERMITS", default_value_t = DEFAULT_BREAKER_HALF_OPEN_PERMITS,
+    #[arg(global = true, long = "breaker-half-open-permits", env = "CIRCUIT_BREAKER_HALF_OPEN_PERMITS", default_value_t = DEFAULT_BREAKER_HALF_OPEN_PERMITS,
           value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub half_open_permits: u32,
 }
@@ -272,7 +272,7 @@ impl BreakerSettings {
 #[command(next_help_heading = "Administration")]
 pub struct AdminSettings {
     /// Comma-separated `name:token` pairs allowed to use /admin (tokens of 16+ characters); empty turns admin off.
-    #[arg(long = "admin-tokens", env = "ADMIN_TOKENS", default_value = "", hide_env_values = true, value_parser = parse_tokens)]
+    #[arg(global = true, long = "admin-tokens", env = "ADMIN_TOKENS", default_value = "", hide_env_values = true, value_parser = parse_tokens)]
     pub tokens: AdminTokens,
 }
 
@@ -356,14 +356,14 @@ pub enum LogFormat {
 #[command(next_help_heading = "Logging and telemetry")]
 pub struct LogSettings {
     /// Record Prometheus metrics and serve them at /metrics.
-    #[arg(long = "metrics-enabled", env = "METRICS_ENABLED", default_value_t = true,
+    #[arg(global = true, long = "metrics-enabled", env = "METRICS_ENABLED", default_value_t = true,
           action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub metrics_enabled: bool,
     /// Log line format.
-    #[arg(long = "log-format", env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(global = true, long = "log-format", env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub format: LogFormat,
     /// Log filter in tracing's EnvFilter syntax (e.g. `info,tally=debug`).
-    #[arg(long = "log", env = "RUST_LOG", default_value = DEFAULT_LOG_FILTER)]
+    #[arg(global = true, long = "log", env = "RUST_LOG", default_value = DEFAULT_LOG_FILTER)]
     pub filter: String,
 }
 

@@ -115,3 +115,40 @@ fn help_lists_every_setting_with_its_variable() {
     }
     assert!(help.contains("[default: 127.0.0.1:8000]"));
 }
+
+#[tokio::test]
+async fn tally_simulator_serves_the_upstream_alone() {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .env_clear()
+        .args(["simulator", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["--simulator-failure-rate", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tally simulator starts");
+    let url = format!("http://127.0.0.1:{port}/simulator/data");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body: serde_json::Value = loop {
+        if let Ok(resp) = reqwest::get(&url).await {
+            break resp.json().await.expect("json");
+        }
+        assert!(Instant::now() < deadline, "simulator did not listen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(body["value"].is_number());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .is_ok()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "simulator did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
