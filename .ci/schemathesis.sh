@@ -43,6 +43,9 @@ if [ "$status" -eq 0 ]; then
   echo "== promtool check metrics on a server that served every route"
   curl -fsS "http://127.0.0.1:$app_port/metrics" > "$work/metrics.txt"
   promtool check metrics < "$work/metrics.txt" || status=$?
+  echo "== deploy: promtool on the Prometheus config and alert rules; their metric names exist"
+  promtool check config deploy/prometheus/prometheus.yml || status=$?
+  "$venv/bin/python" deploy/check_promql.py "$work/metrics.txt" deploy/prometheus/alerts.yml || status=$?
 fi
 if [ "$status" -ne 0 ]; then
   echo "schemathesis or promtool failed; server log:" >&2
