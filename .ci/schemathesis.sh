@@ -45,7 +45,8 @@ if [ "$status" -eq 0 ]; then
   promtool check metrics < "$work/metrics.txt" || status=$?
   echo "== deploy: promtool on the Prometheus config and alert rules; their metric names exist"
   promtool check config deploy/prometheus/prometheus.yml || status=$?
-  "$venv/bin/python" deploy/check_promql.py "$work/metrics.txt" deploy/prometheus/alerts.yml || status=$?
+  "$venv/bin/python" deploy/check_promql.py "$work/metrics.txt" \
+    deploy/prometheus/alerts.yml deploy/grafana/dashboards/tally.json || status=$?
 fi
 if [ "$status" -ne 0 ]; then
   echo "schemathesis or promtool failed; server log:" >&2
