@@ -1,0 +1,167 @@
+//! Typed settings: one struct per concern, each field from a flag or its
+//! environment variable, with a named default.
+//!
+//! `tally --help` lists every setting with its variable and default. Tests
+//! build `Settings` in code (`Settings::default()` and field updates) and never
+//! touch the process environment.
+
+//!
+//! One file per group: `service` (server, Redis, store, logs), `resilience`
+//! (limiter, cache, upstream, breakers, admin), `parse` (value parsers).
+
+mod parse;
+mod resilience;
+mod service;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::breaker;
+
+pub use resilience::{
+    AdminSettings, AdminTokens, BreakerSettings, CacheSettings, FailMode, LimiterSettings,
+    TrustedProxies, UpstreamSettings,
+};
+pub use service::{LogFormat, LogSettings, RedisSettings, ServerSettings, StoreSettings};
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub const DEFAULT_REDIS_TIMEOUT: &str = "500ms";
+pub const DEFAULT_RETENTION: &str = "7d";
+pub const DEFAULT_MAX_POINTS: u64 = 10_000_000;
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_FUTURE_SKEW: &str = "5m";
+pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "10s";
+pub const DEFAULT_LOG_FILTER: &str = "info";
+pub const DEFAULT_RATE_LIMIT_REQUESTS: u64 = 100;
+pub const DEFAULT_RATE_LIMIT_WINDOW_SECONDS: u64 = 60;
+pub const DEFAULT_RATE_LIMIT_READ_REQUESTS: u64 = 600;
+pub const DEFAULT_RATE_LIMIT_READ_WINDOW_SECONDS: u64 = 60;
+pub const DEFAULT_RATE_LIMIT_REDIS_TIMEOUT_MS: u64 = 50;
+pub const DEFAULT_CACHE_LOCAL_CAPACITY: u64 = 10_000;
+pub const DEFAULT_CACHE_LOCAL_TTL_MS: u64 = 1_000;
+pub const DEFAULT_CACHE_TTL_SECONDS: u64 = 10;
+pub const DEFAULT_CACHE_STALE_SECONDS: u64 = 30;
+pub const DEFAULT_CACHE_REDIS_TIMEOUT_MS: u64 = 50;
+pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 1_000;
+pub const DEFAULT_SIMULATOR_FAILURE_RATE: f64 = 0.1;
+pub const DEFAULT_SIMULATOR_LATENCY_MS: u64 = 20;
+// The breaker's own defaults, in the units of the settings.
+pub const DEFAULT_BREAKER_FAILURE_THRESHOLD: u32 = breaker::DEFAULT_FAILURE_THRESHOLD;
+pub const DEFAULT_BREAKER_WINDOW_SECONDS: u64 = breaker::DEFAULT_WINDOW.as_secs();
+pub const DEFAULT_BREAKER_FAILURE_RATE: f64 = breaker::DEFAULT_FAILURE_RATE;
+pub const DEFAULT_BREAKER_MIN_CALLS: u32 = breaker::DEFAULT_MIN_CALLS;
+pub const DEFAULT_BREAKER_SLOW_CALL_MS: u64 = breaker::DEFAULT_SLOW_CALL.as_millis() as u64;
+pub const DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS: u64 = breaker::DEFAULT_RESET_TIMEOUT.as_secs();
+pub const DEFAULT_BREAKER_HALF_OPEN_PERMITS: u32 = breaker::DEFAULT_HALF_OPEN_PERMITS;
+/// Shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// Command line of the `tally` binary.
+#[derive(Debug, Parser)]
+#[command(name = "tally", version, about = "Real-time analytics API")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server (the default).
+    Serve,
+    /// Print the OpenAPI document the server serves at /openapi.json.
+    Openapi,
+    /// Run only the upstream simulator (at /simulator/data) on --addr.
+    Simulator,
+}
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    #[command(flatten)]
+    pub server: ServerSettings,
+    #[command(flatten)]
+    pub redis: RedisSettings,
+    #[command(flatten)]
+    pub store: StoreSettings,
+    #[command(flatten)]
+    pub limiter: LimiterSettings,
+    #[command(flatten)]
+    pub cache: CacheSettings,
+    #[command(flatten)]
+    pub upstream: UpstreamSettings,
+    #[command(flatten)]
+    pub breaker: BreakerSettings,
+    #[command(flatten)]
+    pub admin: AdminSettings,
+    #[command(flatten)]
+    pub log: LogSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings {
+                addr: DEFAULT_ADDR
+                    .parse()
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8000))),
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                shutdown_timeout: parse::default_duration(DEFAULT_SHUTDOWN_TIMEOUT),
+            },
+            redis: RedisSettings {
+                url: DEFAULT_REDIS_URL.into(),
+                timeout: parse::default_duration(DEFAULT_REDIS_TIMEOUT),
+            },
+            store: StoreSettings {
+                retention: parse::default_duration(DEFAULT_RETENTION),
+                max_points: DEFAULT_MAX_POINTS,
+                max_future_skew: parse::default_duration(DEFAULT_MAX_FUTURE_SKEW),
+            },
+            limiter: LimiterSettings {
+                enabled: true,
+                write_requests: DEFAULT_RATE_LIMIT_REQUESTS,
+                write_window_seconds: DEFAULT_RATE_LIMIT_WINDOW_SECONDS,
+                read_requests: DEFAULT_RATE_LIMIT_READ_REQUESTS,
+                read_window_seconds: DEFAULT_RATE_LIMIT_READ_WINDOW_SECONDS,
+                redis_timeout_ms: DEFAULT_RATE_LIMIT_REDIS_TIMEOUT_MS,
+                fail_mode: FailMode::Local,
+                trusted_proxies: TrustedProxies::default(),
+            },
+            cache: CacheSettings {
+                local_capacity: DEFAULT_CACHE_LOCAL_CAPACITY,
+                local_ttl_ms: DEFAULT_CACHE_LOCAL_TTL_MS,
+                ttl_seconds: DEFAULT_CACHE_TTL_SECONDS,
+                stale_seconds: DEFAULT_CACHE_STALE_SECONDS,
+                redis_timeout_ms: DEFAULT_CACHE_REDIS_TIMEOUT_MS,
+            },
+            upstream: UpstreamSettings {
+                url: None,
+                timeout_ms: DEFAULT_UPSTREAM_TIMEOUT_MS,
+                simulator_failure_rate: DEFAULT_SIMULATOR_FAILURE_RATE,
+                simulator_latency_ms: DEFAULT_SIMULATOR_LATENCY_MS,
+            },
+            breaker: BreakerSettings {
+                failure_threshold: DEFAULT_BREAKER_FAILURE_THRESHOLD,
+                window_seconds: DEFAULT_BREAKER_WINDOW_SECONDS,
+                failure_rate: DEFAULT_BREAKER_FAILURE_RATE,
+                min_calls: DEFAULT_BREAKER_MIN_CALLS,
+                slow_call_ms: DEFAULT_BREAKER_SLOW_CALL_MS,
+                reset_timeout_seconds: DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS,
+                half_open_permits: DEFAULT_BREAKER_HALF_OPEN_PERMITS,
+            },
+            admin: AdminSettings {
+                tokens: AdminTokens::default(),
+            },
+            log: LogSettings {
+                metrics_enabled: true,
+                format: LogFormat::Text,
+                filter: DEFAULT_LOG_FILTER.into(),
+            },
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Value parsers for the settings: each turns one flag or variable into a
+//! typed value or a one-line reason.
+
+use std::time::Duration;
+
+use super::{AdminTokens, MIN_ADMIN_TOKEN_LEN, TrustedProxies};
+use crate::domain::parse_duration;
+
+pub(super) fn parse_tokens(raw: &str) -> Result<AdminTokens, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            let (name, token) = pair
+                .split_once(':')
+                .ok_or_else(|| "each entry must be name:token".to_string())?;
+            let name = name.trim();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            {
+                return Err("token names must be letters, digits, '_', '.' or '-'".into());
+            }
+            if token.len() < MIN_ADMIN_TOKEN_LEN {
+                return Err(format!(
+                    "the token of '{name}' is shorter than {MIN_ADMIN_TOKEN_LEN} characters"
+                ));
+            }
+            Ok((name.to_owned(), token.to_owned()))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(AdminTokens)
+}
+
+pub(super) fn parse_ratio(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err("must be a number between 0 and 1".into()),
+    }
+}
+
+pub(super) fn parse_http_url(raw: &str) -> Result<String, String> {
+    if !raw.starts_with("http://") || raw.len() <= "http://".len() {
+        return Err("must be an http:// URL (TLS is not compiled in)".into());
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+pub(super) fn parse_cidrs(raw: &str) -> Result<TrustedProxies, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("'{s}' is not an IP address or CIDR"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(TrustedProxies)
+}
+
+pub(super) fn parse_positive_duration(raw: &str) -> Result<Duration, String> {
+    match parse_duration(raw)? {
+        d if d.is_zero() => Err("must be greater than zero".into()),
+        d => Ok(d),
+    }
+}
+
+pub(super) fn default_duration(raw: &str) -> Duration {
+    humantime::parse_duration(raw).unwrap_or_default()
+}

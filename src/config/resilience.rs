@@ -1,0 +1,172 @@
+//! Settings of the resilience machinery: rate limiter, cache, upstream and its
+//! simulator, circuit breakers, and the admin tokens that operate them.
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use super::parse::{parse_cidrs, parse_http_url, parse_ratio, parse_tokens};
+use super::*;
+use crate::breaker::BreakerConfig;
+
+/// What the limiter does while Redis cannot decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailMode {
+    /// Enforce the same policy with an in-process limiter (per instance).
+    Local,
+    /// Let every request through.
+    Open,
+    /// Refuse every limited request with 503.
+    Closed,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Rate limiting")]
+pub struct LimiterSettings {
+    /// Turn the /api rate limiter on or off.
+    #[arg(global = true, long = "rate-limit-enabled", env = "RATE_LIMIT_ENABLED", default_value_t = true,
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub enabled: bool,
+    /// Writes (POST) allowed per client per write window.
+    #[arg(global = true, long = "rate-limit-requests", env = "RATE_LIMIT_REQUESTS", default_value_t = DEFAULT_RATE_LIMIT_REQUESTS,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
+    pub write_requests: u64,
+    /// Length of the write window, in seconds.
+    #[arg(global = true, long = "rate-limit-window-seconds", env = "RATE_LIMIT_WINDOW_SECONDS", default_value_t = DEFAULT_RATE_LIMIT_WINDOW_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub write_window_seconds: u64,
+    /// Reads (GET) allowed per client per read window.
+    #[arg(global = true, long = "rate-limit-read-requests", env = "RATE_LIMIT_READ_REQUESTS", default_value_t = DEFAULT_RATE_LIMIT_READ_REQUESTS,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
+    pub read_requests: u64,
+    /// Length of the read window, in seconds.
+    #[arg(global = true, long = "rate-limit-read-window-seconds", env = "RATE_LIMIT_READ_WINDOW_SECONDS", default_value_t = DEFAULT_RATE_LIMIT_READ_WINDOW_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub read_window_seconds: u64,
+    /// Longest wait on Redis for one decision before falling back, in milliseconds.
+    #[arg(global = true, long = "rate-limit-redis-timeout-ms", env = "RATE_LIMIT_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_RATE_LIMIT_REDIS_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_timeout_ms: u64,
+    /// Behaviour while Redis is unavailable.
+    #[arg(global = true, long = "rate-limit-fail-mode", env = "RATE_LIMIT_FAIL_MODE", value_enum, default_value_t = FailMode::Local)]
+    pub fail_mode: FailMode,
+    /// Comma-separated CIDRs of proxies whose X-Forwarded-For / Forwarded headers are believed.
+    #[arg(global = true, long = "trusted-proxies", env = "TRUSTED_PROXIES", default_value = "", value_parser = parse_cidrs)]
+    pub trusted_proxies: TrustedProxies,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Summary cache")]
+pub struct CacheSettings {
+    /// Most summaries kept in the in-process tier.
+    #[arg(global = true, long = "cache-local-capacity", env = "CACHE_LOCAL_CAPACITY", default_value_t = DEFAULT_CACHE_LOCAL_CAPACITY,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub local_capacity: u64,
+    /// How long the in-process tier answers on its own before asking Redis, in milliseconds.
+    #[arg(global = true, long = "cache-local-ttl-ms", env = "CACHE_LOCAL_TTL_MS", default_value_t = DEFAULT_CACHE_LOCAL_TTL_MS,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub local_ttl_ms: u64,
+    /// How long a summary stays fresh, in seconds.
+    #[arg(global = true, long = "cache-ttl-seconds", env = "CACHE_TTL_SECONDS", default_value_t = DEFAULT_CACHE_TTL_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub ttl_seconds: u64,
+    /// How long after expiry a summary may be served stale while it is refreshed (or when computing fails), in seconds.
+    #[arg(global = true, long = "cache-stale-seconds", env = "CACHE_STALE_SECONDS", default_value_t = DEFAULT_CACHE_STALE_SECONDS,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub stale_seconds: u64,
+    /// Longest wait on Redis for one cache read or write, in milliseconds.
+    #[arg(global = true, id = "cache_redis_timeout_ms", long = "cache-redis-timeout-ms", env = "CACHE_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_CACHE_REDIS_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Upstream and simulator")]
+pub struct UpstreamSettings {
+    /// Root URL of the external service (its data is at {url}/data); default: the built-in simulator at http://{addr}/simulator.
+    #[arg(global = true, id = "upstream_url", long = "upstream-url", env = "UPSTREAM_URL", value_parser = parse_http_url)]
+    pub url: Option<String>,
+    /// Upper bound for every upstream call, in milliseconds.
+    #[arg(global = true, id = "upstream_timeout_ms", long = "upstream-timeout-ms", env = "UPSTREAM_TIMEOUT_MS", default_value_t = DEFAULT_UPSTREAM_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub timeout_ms: u64,
+    /// Simulator: probability (0..1) that a request fails, at start.
+    #[arg(global = true, long = "simulator-failure-rate", env = "EXTERNAL_SERVICE_FAILURE_RATE", default_value_t = DEFAULT_SIMULATOR_FAILURE_RATE,
+          value_parser = parse_ratio)]
+    pub simulator_failure_rate: f64,
+    /// Simulator: latency added to every answer, in milliseconds, at start.
+    #[arg(global = true, long = "simulator-latency-ms", env = "EXTERNAL_SERVICE_LATENCY_MS", default_value_t = DEFAULT_SIMULATOR_LATENCY_MS,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub simulator_latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Circuit breakers")]
+pub struct BreakerSettings {
+    /// Consecutive failures that open a breaker.
+    #[arg(global = true, long = "breaker-failure-threshold", env = "CIRCUIT_BREAKER_FAILURE_THRESHOLD", default_value_t = DEFAULT_BREAKER_FAILURE_THRESHOLD,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub failure_threshold: u32,
+    /// Sliding window for the failure and slow-call rates, in seconds.
+    #[arg(global = true, id = "breaker_window_seconds", long = "breaker-window-seconds", env = "CIRCUIT_BREAKER_WINDOW_SECONDS", default_value_t = DEFAULT_BREAKER_WINDOW_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub window_seconds: u64,
+    /// Failure (or slow-call) rate over the window that opens a breaker (0..1).
+    #[arg(global = true, id = "breaker_failure_rate", long = "breaker-failure-rate", env = "CIRCUIT_BREAKER_FAILURE_RATE", default_value_t = DEFAULT_BREAKER_FAILURE_RATE,
+          value_parser = parse_ratio)]
+    pub failure_rate: f64,
+    /// Calls in the window before the rates count.
+    #[arg(global = true, long = "breaker-min-calls", env = "CIRCUIT_BREAKER_MIN_CALLS", default_value_t = DEFAULT_BREAKER_MIN_CALLS,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub min_calls: u32,
+    /// Calls slower than this count as slow, in milliseconds.
+    #[arg(global = true, long = "breaker-slow-call-ms", env = "CIRCUIT_BREAKER_SLOW_CALL_MS", default_value_t = DEFAULT_BREAKER_SLOW_CALL_MS,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub slow_call_ms: u64,
+    /// How long an open breaker waits before probing, in seconds.
+    #[arg(global = true, long = "breaker-reset-timeout", env = "CIRCUIT_BREAKER_RESET_TIMEOUT", default_value_t = DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub reset_timeout_seconds: u64,
+    /// Probe calls a half-open breaker admits.
+    #[arg(global = true, long = "breaker-half-open-permits", env = "CIRCUIT_BREAKER_HALF_OPEN_PERMITS", default_value_t = DEFAULT_BREAKER_HALF_OPEN_PERMITS,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub half_open_permits: u32,
+}
+
+impl BreakerSettings {
+    pub fn config(&self) -> BreakerConfig {
+        BreakerConfig {
+            failure_threshold: self.failure_threshold,
+            window: Duration::from_secs(self.window_seconds),
+            failure_rate: self.failure_rate,
+            min_calls: self.min_calls,
+            slow_call: Duration::from_millis(self.slow_call_ms),
+            reset_timeout: Duration::from_secs(self.reset_timeout_seconds),
+            half_open_permits: self.half_open_permits,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Administration")]
+pub struct AdminSettings {
+    /// Comma-separated `name:token` pairs allowed to use /admin (tokens of 16+ characters); empty turns admin off.
+    #[arg(global = true, long = "admin-tokens", env = "ADMIN_TOKENS", default_value = "", hide_env_values = true, value_parser = parse_tokens)]
+    pub tokens: AdminTokens,
+}
+
+/// Named admin tokens. `Debug` never shows a token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AdminTokens(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for AdminTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+/// The proxies allowed to tell us who the client is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);

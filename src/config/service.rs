@@ -1,0 +1,72 @@
+//! Settings of the service itself: listener, Redis connection, store, logs.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use super::parse::parse_positive_duration;
+use super::*;
+use crate::domain::parse_duration;
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Server")]
+pub struct ServerSettings {
+    /// Address to listen on (use 0.0.0.0 only behind a firewall or in a container).
+    #[arg(global = true, long = "addr", env = "TALLY_ADDR", default_value = DEFAULT_ADDR)]
+    pub addr: SocketAddr,
+    /// Largest accepted request body, in bytes.
+    #[arg(global = true, long = "max-body-bytes", env = "TALLY_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 30))]
+    pub max_body_bytes: usize,
+    /// How long shutdown waits for in-flight requests.
+    #[arg(global = true, long = "shutdown-timeout", env = "TALLY_SHUTDOWN_TIMEOUT", default_value = DEFAULT_SHUTDOWN_TIMEOUT, value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Redis")]
+pub struct RedisSettings {
+    /// Redis connection URL.
+    #[arg(global = true, long = "redis-url", env = "REDIS_URL", default_value = DEFAULT_REDIS_URL, value_parser = crate::redis::parse_url)]
+    pub url: String,
+    /// Upper bound for connecting to Redis and for each Redis command.
+    #[arg(global = true, long = "redis-timeout", env = "REDIS_TIMEOUT", default_value = DEFAULT_REDIS_TIMEOUT, value_parser = parse_positive_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Storage")]
+pub struct StoreSettings {
+    /// How long points are kept (e.g. 7d, 12h).
+    #[arg(global = true, long = "retention", env = "TALLY_RETENTION", default_value = DEFAULT_RETENTION, value_parser = parse_positive_duration)]
+    pub retention: Duration,
+    /// Most points kept in memory; the oldest go first when it is reached.
+    #[arg(global = true, long = "max-points", env = "TALLY_MAX_POINTS", default_value_t = DEFAULT_MAX_POINTS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_points: u64,
+    /// How far ahead of the server clock a timestamp may be.
+    #[arg(global = true, long = "max-future-skew", env = "TALLY_MAX_FUTURE_SKEW", default_value = DEFAULT_MAX_FUTURE_SKEW, value_parser = parse_duration)]
+    pub max_future_skew: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Logging and telemetry")]
+pub struct LogSettings {
+    /// Record Prometheus metrics and serve them at /metrics.
+    #[arg(global = true, long = "metrics-enabled", env = "METRICS_ENABLED", default_value_t = true,
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub metrics_enabled: bool,
+    /// Log line format.
+    #[arg(global = true, long = "log-format", env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub format: LogFormat,
+    /// Log filter in tracing's EnvFilter syntax (e.g. `info,tally=debug`).
+    #[arg(global = true, long = "log", env = "RUST_LOG", default_value = DEFAULT_LOG_FILTER)]
+    pub filter: String,
+}
