@@ -40,7 +40,7 @@ async fn simulator(settings: tally::config::Settings) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match tally::startup::run_simulator(&settings).await {
+    match tally::upstream::simulator::run(&settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tally: simulator: {e}");

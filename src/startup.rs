@@ -23,7 +23,7 @@ use crate::state::{AppState, Upstream};
 use crate::store::{MemoryStore, MemoryStoreConfig, MetricStore};
 use crate::telemetry::{self, RequestLog};
 use crate::upstream::UpstreamClient;
-use crate::upstream::simulator::{self, Simulator, SimulatorConfig, SimulatorMode};
+use crate::upstream::simulator::{self, Simulator};
 
 /// How often gauges are sampled from state (and the recorder kept up).
 const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -108,7 +108,7 @@ impl Application {
             .map_err(StartupError::Upstream)?,
             timeout: upstream_timeout(&settings),
             breaker: breakers.get_or_create(UPSTREAM, settings.breaker.config()),
-            simulator: Simulator::new(simulator_config(&settings)),
+            simulator: Simulator::new(simulator::config_from(&settings)),
         };
         let state = Arc::new(AppState::new(
             store,
@@ -203,7 +203,7 @@ pub fn routes(state: Arc<AppState>, settings: &Settings) -> impl Endpoint + use<
         .nest("/simulator", simulator::routes(simulator))
         .nest("/docs", docs)
         .at("/openapi.json", spec)
-        .at("/metrics", poem::get(prometheus))
+        .at("/metrics", poem::get(telemetry::metrics::endpoint))
         .nest("/", api)
         .data(state)
         .data(BodyLimit(settings.server.max_body_bytes))
@@ -237,47 +237,6 @@ fn upstream_timeout(settings: &Settings) -> Duration {
     Duration::from_millis(settings.upstream.timeout_ms)
 }
 
-/// `tally simulator`: only the upstream simulator (for a separate container),
-/// at `/simulator/data`, with `/health` for orchestrators.
-pub async fn run_simulator(settings: &Settings) -> std::io::Result<()> {
-    let simulator = Simulator::new(simulator_config(settings));
-    let app = Route::new()
-        .nest("/simulator", simulator::routes(simulator))
-        .at("/health", poem::get(poem::endpoint::make_sync(|_| "ok")))
-        .catch_all_error(|err| async move { api::problem::error_to_response(err) });
-    tracing::info!(addr = %settings.server.addr, "simulator listening");
-    Server::new(TcpListener::bind(settings.server.addr))
-        .run_with_graceful_shutdown(
-            app,
-            shutdown_signal(),
-            Some(settings.server.shutdown_timeout),
-        )
-        .await
-}
-
-pub fn simulator_config(settings: &Settings) -> SimulatorConfig {
-    SimulatorConfig {
-        failure_rate: settings.upstream.simulator_failure_rate,
-        latency_ms: settings.upstream.simulator_latency_ms,
-        mode: SimulatorMode::Healthy,
-    }
-}
-
-/// `GET /metrics`: the Prometheus text exposition.
-#[poem::handler]
-fn prometheus() -> poem::Response {
-    match telemetry::metrics::installed() {
-        Some(handle) => poem::Response::builder()
-            .content_type("text/plain; version=0.0.4; charset=utf-8")
-            .body(handle.render()),
-        None => Problem::status(
-            poem::http::StatusCode::NOT_FOUND,
-            "metrics are turned off (METRICS_ENABLED=false)",
-        )
-        .into_response(),
-    }
-}
-
 async fn evict_expired(store: Arc<MemoryStore>) {
     let mut tick = tokio::time::interval(EVICTION_INTERVAL);
     loop {
@@ -289,7 +248,8 @@ async fn evict_expired(store: Arc<MemoryStore>) {
     }
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM (containers stop with SIGTERM).
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -4,7 +4,6 @@
 //! `tally --help` lists every setting with its variable and default. Tests
 //! build `Settings` in code (`Settings::default()` and field updates) and never
 //! touch the process environment.
-
 //!
 //! One file per group: `service` (server, Redis, store, logs), `resilience`
 //! (limiter, cache, upstream, breakers, admin), `parse` (value parsers).

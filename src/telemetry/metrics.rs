@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use poem::IntoResponse;
 
 use super::names::*;
 
@@ -145,5 +146,20 @@ pub fn redis_call(command: &'static str, elapsed: std::time::Duration, ok: bool)
         .record(elapsed.as_secs_f64());
     if !ok {
         metrics::counter!(REDIS_ERRORS_TOTAL, LABEL_COMMAND => command).increment(1);
+    }
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+#[poem::handler]
+pub fn endpoint() -> poem::Response {
+    match installed() {
+        Some(handle) => poem::Response::builder()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(handle.render()),
+        None => crate::api::problem::Problem::status(
+            poem::http::StatusCode::NOT_FOUND,
+            "metrics are turned off (METRICS_ENABLED=false)",
+        )
+        .into_response(),
     }
 }

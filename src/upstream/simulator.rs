@@ -8,11 +8,14 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 use poem::http::StatusCode;
+use poem::listener::TcpListener;
 use poem::web::{Data, Json};
-use poem::{EndpointExt, IntoResponse, Response, Route, get, handler};
+use poem::{EndpointExt, IntoResponse, Response, Route, Server, get, handler};
 use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
+
+use crate::config::Settings;
 
 /// How the simulated service behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
@@ -139,4 +142,31 @@ async fn stats(sim: Data<&Arc<Simulator>>) -> Json<serde_json::Value> {
         "config": sim.config(),
         "last_traceparent": sim.last_traceparent(),
     }))
+}
+
+/// `tally simulator`: only the upstream simulator (for a separate container),
+/// at `/simulator/data`, with `/health` for orchestrators.
+pub async fn run(settings: &Settings) -> std::io::Result<()> {
+    let simulator = Simulator::new(config_from(settings));
+    let app = Route::new()
+        .nest("/simulator", routes(simulator))
+        .at("/health", poem::get(poem::endpoint::make_sync(|_| "ok")))
+        .catch_all_error(|err| async move { crate::api::problem::error_to_response(err) });
+    tracing::info!(addr = %settings.server.addr, "simulator listening");
+    Server::new(TcpListener::bind(settings.server.addr))
+        .run_with_graceful_shutdown(
+            app,
+            crate::startup::shutdown_signal(),
+            Some(settings.server.shutdown_timeout),
+        )
+        .await
+}
+
+/// The simulator's configuration at start.
+pub fn config_from(settings: &Settings) -> SimulatorConfig {
+    SimulatorConfig {
+        failure_rate: settings.upstream.simulator_failure_rate,
+        latency_ms: settings.upstream.simulator_latency_ms,
+        mode: SimulatorMode::Healthy,
+    }
 }
