@@ -194,7 +194,7 @@ impl QueryApi {
         let (tier, result) = lookup.trace_fields();
         span.record("cache.tier", tier);
         span.record("cache.result", result);
-        let entry = &lookup.report;
+        let entry = &lookup.entry;
         // Hits in the entry's own spelling of the period reuse its rendered body.
         let body = if entry.report.period == requested {
             entry

@@ -54,20 +54,16 @@ pub enum CacheStatus {
     StaleIfError,
 }
 
-pub use stats::Tier as CacheTier;
-
 /// A summary with how and when it was produced.
 #[derive(Debug, Clone)]
 pub struct Lookup {
-    pub report: SharedReport,
+    pub entry: SharedEntry,
     pub status: CacheStatus,
     /// Since the store computed it.
     pub age: Duration,
     /// Seconds of freshness left (negative once stale).
     pub ttl_left: i64,
 }
-
-pub type SharedReport = Arc<Entry>;
 
 impl Lookup {
     /// RFC 9211 `Cache-Status` value.
@@ -159,10 +155,6 @@ impl SummaryCache {
 
     pub fn stats(&self) -> CacheStats {
         self.counters.snapshot(self.local.len())
-    }
-
-    pub fn lifetimes(&self) -> Lifetimes {
-        self.lifetimes
     }
 
     /// The summary for `key`: from a tier, or computed by `compute` (at most
@@ -290,7 +282,7 @@ impl SummaryCache {
 
     fn lookup(&self, entry: &SharedEntry, status: CacheStatus, now: i64) -> Lookup {
         Lookup {
-            report: Arc::clone(entry),
+            entry: Arc::clone(entry),
             status,
             age: entry::age(entry, now),
             ttl_left: self.lifetimes.ttl_left_secs(entry, now),

@@ -182,14 +182,4 @@ impl RateLimiter {
         )
         .increment(1);
     }
-
-    /// The backend of the latest decision (`None` before the first).
-    pub fn current_backend(&self) -> Option<Backend> {
-        match self.last_backend.load(Ordering::Acquire) {
-            1 => Some(Backend::Redis),
-            2 => Some(Backend::Local),
-            3 => Some(Backend::Fallback),
-            _ => None,
-        }
-    }
 }

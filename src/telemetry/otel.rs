@@ -20,12 +20,6 @@ const ENDPOINT_VARS: [&str; 2] = [
 /// Flushes and stops the exporter when dropped (at the end of `main`).
 pub struct TracesGuard(Option<SdkTracerProvider>);
 
-impl TracesGuard {
-    pub fn is_exporting(&self) -> bool {
-        self.0.is_some()
-    }
-}
-
 impl Drop for TracesGuard {
     fn drop(&mut self) {
         if let Some(provider) = self.0.take() {
