@@ -19,7 +19,7 @@ use crate::cache::SummaryCache;
 use crate::config::Settings;
 use crate::limiter::{RateLimit, RateLimiter};
 use crate::redis::Redis;
-use crate::state::{AppState, Upstream};
+use crate::state::{AppState, Lifecycle, Upstream};
 use crate::store::{MemoryStore, MemoryStoreConfig, MetricStore};
 use crate::telemetry::{self, RequestLog};
 use crate::upstream::UpstreamClient;
@@ -110,17 +110,18 @@ impl Application {
             breaker: breakers.get_or_create(UPSTREAM, settings.breaker.config()),
             simulator: Simulator::new(simulator::config_from(&settings)),
         };
-        let state = Arc::new(AppState::new(
+        let state = Arc::new(AppState {
             store,
             redis,
             limiter,
             cache,
             breakers,
             upstream,
-            settings.admin.tokens.clone(),
-            settings.store.retention,
-            settings.store.max_future_skew,
-        ));
+            admin_tokens: settings.admin.tokens.clone(),
+            retention: settings.store.retention,
+            max_future_skew: settings.store.max_future_skew,
+            lifecycle: Lifecycle::default(),
+        });
         let sampler = tokio::spawn(telemetry::metrics::sample(
             Arc::clone(&state),
             SAMPLE_INTERVAL,
@@ -163,7 +164,7 @@ impl Application {
                 app,
                 async move {
                     signal.await;
-                    state.stop_accepting();
+                    state.lifecycle.stop_accepting();
                     tracing::info!("shutting down: draining in-flight requests");
                 },
                 Some(self.settings.server.shutdown_timeout),

@@ -35,39 +35,26 @@ pub struct AppState {
     pub admin_tokens: AdminTokens,
     pub retention: Duration,
     pub max_future_skew: Duration,
+    pub lifecycle: Lifecycle,
+}
+
+/// When the instance started, and whether it still takes traffic (false once
+/// shutdown has begun, so load balancers drain it).
+pub struct Lifecycle {
     pub started: Instant,
-    /// False once shutdown has begun, so load balancers drain this instance.
     accepting: AtomicBool,
 }
 
-impl AppState {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        store: Arc<dyn MetricStore>,
-        redis: Arc<Redis>,
-        limiter: Option<Arc<RateLimiter>>,
-        cache: SummaryCache,
-        breakers: Arc<Breakers>,
-        upstream: Upstream,
-        admin_tokens: AdminTokens,
-        retention: Duration,
-        max_future_skew: Duration,
-    ) -> Self {
+impl Default for Lifecycle {
+    fn default() -> Self {
         Self {
-            store,
-            redis,
-            limiter,
-            cache,
-            breakers,
-            upstream,
-            admin_tokens,
-            retention,
-            max_future_skew,
             started: Instant::now(),
             accepting: AtomicBool::new(true),
         }
     }
+}
 
+impl Lifecycle {
     pub fn is_accepting(&self) -> bool {
         self.accepting.load(Ordering::Relaxed)
     }

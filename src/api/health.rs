@@ -68,7 +68,7 @@ impl HealthApi {
             },
             redis_connected,
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            uptime_seconds: state.started.elapsed().as_secs(),
+            uptime_seconds: state.lifecycle.started.elapsed().as_secs(),
         }))
     }
 
@@ -77,7 +77,7 @@ impl HealthApi {
     /// 200 while the service takes traffic; 503 once shutdown has begun.
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
-        if state.is_accepting() {
+        if state.lifecycle.is_accepting() {
             ReadyResponse::Ready(Json(Ready {
                 status: "ready".into(),
             }))
