@@ -3,6 +3,7 @@ pub mod api;
 pub mod breaker;
 pub mod cache;
 pub mod config;
+pub mod dashboard;
 pub mod domain;
 pub mod limiter;
 pub mod redis;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::CatchPanic;
+use poem::web::Redirect;
 use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server};
 use tokio::task::JoinHandle;
 
@@ -17,6 +18,7 @@ use crate::api::{self, payload::BodyLimit, problem::Problem};
 use crate::breaker::Breakers;
 use crate::cache::SummaryCache;
 use crate::config::Settings;
+use crate::dashboard::{self, Dashboard};
 use crate::limiter::{RateLimit, RateLimiter};
 use crate::redis::Redis;
 use crate::state::{AppState, Lifecycle, Upstream};
@@ -49,6 +51,8 @@ pub struct Application {
     addr: SocketAddr,
     state: Arc<AppState>,
     settings: Settings,
+    /// `None` when the dashboard is turned off.
+    dashboard: Option<Arc<Dashboard>>,
     /// Background tasks, stopped when the server stops.
     tasks: Vec<JoinHandle<()>>,
 }
@@ -121,17 +125,25 @@ impl Application {
             retention: settings.store.retention,
             max_future_skew: settings.store.max_future_skew,
             lifecycle: Lifecycle::default(),
+            traffic: Arc::default(),
         });
         let sampler = tokio::spawn(telemetry::metrics::sample(
             Arc::clone(&state),
             SAMPLE_INTERVAL,
         ));
+        let mut tasks = vec![redis_watch, sampler];
+        let dashboard = settings.dashboard.enabled.then(|| {
+            let dashboard = Dashboard::new(Arc::clone(&state), &settings);
+            tasks.push(tokio::spawn(dashboard::live::run(Arc::clone(&dashboard))));
+            dashboard
+        });
         Ok(Self {
             acceptor,
             addr,
             state,
             settings,
-            tasks: vec![redis_watch, sampler],
+            dashboard,
+            tasks,
         })
     }
 
@@ -157,7 +169,11 @@ impl Application {
     /// gives in-flight requests up to the shutdown timeout to finish.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let state = Arc::clone(&self.state);
-        let app = routes(Arc::clone(&self.state), &self.settings);
+        let app = routes(
+            Arc::clone(&self.state),
+            &self.settings,
+            self.dashboard.clone(),
+        );
         tracing::info!(addr = %self.addr, "listening");
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
@@ -194,18 +210,35 @@ impl Application {
 /// Order, outermost first: request log (sees the final status) -> error
 /// rendering (any error becomes problem+json) -> panic guard -> rate limit
 /// (`/api/*` only, before any work is done) -> request data -> routes.
-pub fn routes(state: Arc<AppState>, settings: &Settings) -> impl Endpoint + use<> {
+pub fn routes(
+    state: Arc<AppState>,
+    settings: &Settings,
+    dashboard: Option<Arc<Dashboard>>,
+) -> impl Endpoint + use<> {
     let api = api::service();
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let limiter = state.limiter.clone();
     let simulator = Arc::clone(&state.upstream.simulator);
-    Route::new()
+    let traffic = Arc::clone(&state.traffic);
+    let mut route = Route::new()
         .nest("/simulator", simulator::routes(simulator))
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .at("/metrics", poem::get(telemetry::metrics::endpoint))
-        .nest("/", api)
+        .nest("/", api);
+    let redirect_root = dashboard.is_some();
+    if let Some(dashboard) = dashboard {
+        route = route.nest("/dashboard", dashboard::routes(dashboard));
+    }
+    route
+        // `GET /` opens the dashboard (the API's nest at "/" owns the route table's root).
+        .around(move |ep, req| async move {
+            if redirect_root && req.uri().path() == "/" && req.method() == poem::http::Method::GET {
+                return Ok(Redirect::see_other("/dashboard").into_response());
+            }
+            ep.call(req).await.map(IntoResponse::into_response)
+        })
         .data(state)
         .data(BodyLimit(settings.server.max_body_bytes))
         .with(RateLimit::new(limiter))
@@ -217,7 +250,7 @@ pub fn routes(state: Arc<AppState>, settings: &Settings) -> impl Endpoint + use<
             .into_response()
         }))
         .catch_all_error(|err| async move { api::problem::error_to_response(err) })
-        .with(RequestLog)
+        .with(RequestLog::new(traffic))
 }
 
 /// `UPSTREAM_URL`, or this process' own simulator.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::breaker::{Breaker, Breakers};
@@ -13,6 +14,7 @@ use crate::config::AdminTokens;
 use crate::limiter::RateLimiter;
 use crate::redis::Redis;
 use crate::store::MetricStore;
+use crate::telemetry::Traffic;
 use crate::upstream::{Simulator, UpstreamClient};
 
 /// The external upstream and what guards it.
@@ -36,6 +38,8 @@ pub struct AppState {
     pub retention: Duration,
     pub max_future_skew: Duration,
     pub lifecycle: Lifecycle,
+    /// Answers and ingested points counted since start.
+    pub traffic: Arc<Traffic>,
 }
 
 /// When the instance started, and whether it still takes traffic (false once
@@ -43,6 +47,7 @@ pub struct AppState {
 pub struct Lifecycle {
     pub started: Instant,
     accepting: AtomicBool,
+    stopping: Notify,
 }
 
 impl Default for Lifecycle {
@@ -50,6 +55,7 @@ impl Default for Lifecycle {
         Self {
             started: Instant::now(),
             accepting: AtomicBool::new(true),
+            stopping: Notify::new(),
         }
     }
 }
@@ -61,5 +67,19 @@ impl Lifecycle {
 
     pub fn stop_accepting(&self) {
         self.accepting.store(false, Ordering::Relaxed);
+        self.stopping.notify_waiters();
+    }
+
+    /// Resolves once shutdown has begun (long-lived responses such as the
+    /// dashboard's event streams end then, so draining does not wait on them).
+    pub async fn stopped(&self) {
+        loop {
+            // Registered before the check, so a stop in between is not missed.
+            let notified = self.stopping.notified();
+            if !self.is_accepting() {
+                return;
+            }
+            notified.await;
+        }
     }
 }

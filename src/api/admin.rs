@@ -145,7 +145,7 @@ impl AdminApi {
         let config: SimulatorConfig = parse(body.value)?;
         let simulator = &state.upstream.simulator;
         simulator
-            .configure(config)
+            .configure_by(config, &auth.0.0)
             .map_err(|message| invalid("", message))?;
         tracing::info!(event = "simulator_configured", who = %auth.0.0, ?config, "simulator reconfigured");
         Ok(SimulatorResponse::Ok(Json(simulator.config())))

@@ -76,6 +76,7 @@ impl IngestApi {
         let metric = parse_metric(&body.value, &rules(&state)).map_err(WriteError::invalid)?;
         state.store.insert_batch(vec![metric.clone()]).await?;
         metrics::counter!(names::METRICS_INGESTED_TOTAL).increment(1);
+        state.traffic.ingested(1);
         Ok(CreatedMetric::Created(Json(metric.into())))
     }
 
@@ -120,6 +121,7 @@ impl IngestApi {
         let accepted = metrics.len() as u64;
         state.store.insert_batch(metrics).await?;
         metrics::counter!(names::METRICS_INGESTED_TOTAL).increment(accepted);
+        state.traffic.ingested(accepted);
         Ok(CreatedBatch::Created(Json(BatchAccepted { accepted })))
     }
 }

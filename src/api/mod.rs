@@ -2,7 +2,7 @@
 //! and the OpenAPI service that documents them.
 
 mod admin;
-mod auth;
+pub mod auth;
 mod breakers;
 pub mod external;
 mod health;
@@ -10,7 +10,7 @@ mod ingest;
 pub mod metric_input;
 pub mod payload;
 pub mod problem;
-mod query;
+pub mod query;
 mod responses;
 
 use poem_openapi::{OpenApiService, Tags};

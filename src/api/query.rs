@@ -15,9 +15,10 @@ use super::ingest::MetricView;
 use super::payload::RenderedJson;
 use super::problem::FieldError;
 use super::responses::ReadError;
-use crate::cache::SummaryKey;
+use crate::cache::{Lookup, SummaryKey};
 use crate::domain::{MetricType, Period, SummaryReport, TimeWindow};
 use crate::state::AppState;
+use crate::store::StoreError;
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
@@ -152,48 +153,8 @@ impl QueryApi {
                     return Err(ReadError::invalid(errors));
                 }
             };
-        let key = SummaryKey::new(&metric_type, period);
         let requested = period_raw.clone();
-        let store = Arc::clone(&state.store);
-        let (retention, skew) = (state.retention, state.max_future_skew);
-        let compute = move || async move {
-            let now = Utc::now();
-            let span = match period {
-                Period::All => retention,
-                Period::Last(d) => d.min(retention),
-            };
-            let from = now - TimeDelta::from_std(span).unwrap_or(TimeDelta::MAX);
-            let to = now + TimeDelta::from_std(skew).unwrap_or_default();
-            // Validation keeps every stored point at or before `to`: no upper bound needed.
-            let window = TimeWindow {
-                from: Some(from),
-                to: None,
-            };
-            let aggregates = store
-                .summarize(&metric_type, window)
-                .instrument(tracing::info_span!("store.summarize", metric.type.len = metric_type.as_str().len()))
-                .await?;
-            Ok(SummaryReport {
-                metric_type: metric_type.as_str().to_owned(),
-                period: period_raw,
-                from,
-                to,
-                aggregates,
-            })
-        };
-        let span = tracing::info_span!(
-            "cache.lookup",
-            cache.tier = tracing::field::Empty,
-            cache.result = tracing::field::Empty,
-        );
-        let lookup = state
-            .cache
-            .get(&key, compute)
-            .instrument(span.clone())
-            .await?;
-        let (tier, result) = lookup.trace_fields();
-        span.record("cache.tier", tier);
-        span.record("cache.result", result);
+        let lookup = lookup_summary(&state, metric_type, period, period_raw).await?;
         let entry = &lookup.entry;
         // Hits in the entry's own spelling of the period reuse its rendered body.
         let body = if entry.report.period == requested {
@@ -266,6 +227,59 @@ impl QueryApi {
 }
 
 /// `period` is the caller's spelling (`hourly` and `1h` share a cache entry).
+/// The summary of `metric_type` over `period` through the read-through cache
+/// (only the cache calls the store). `period_raw` is the period as requested.
+/// Shared by the API and the dashboard, so both show the same numbers.
+pub async fn lookup_summary(
+    state: &AppState,
+    metric_type: MetricType,
+    period: Period,
+    period_raw: String,
+) -> Result<Lookup, StoreError> {
+    let key = SummaryKey::new(&metric_type, period);
+    let store = Arc::clone(&state.store);
+    let (retention, skew) = (state.retention, state.max_future_skew);
+    let compute = move || async move {
+        let now = Utc::now();
+        let span = match period {
+            Period::All => retention,
+            Period::Last(d) => d.min(retention),
+        };
+        let from = now - TimeDelta::from_std(span).unwrap_or(TimeDelta::MAX);
+        let to = now + TimeDelta::from_std(skew).unwrap_or_default();
+        // Validation keeps every stored point at or before `to`: no upper bound needed.
+        let window = TimeWindow {
+            from: Some(from),
+            to: None,
+        };
+        let aggregates = store
+            .summarize(&metric_type, window)
+            .instrument(tracing::info_span!("store.summarize", metric.type.len = metric_type.as_str().len()))
+            .await?;
+        Ok(SummaryReport {
+            metric_type: metric_type.as_str().to_owned(),
+            period: period_raw,
+            from,
+            to,
+            aggregates,
+        })
+    };
+    let span = tracing::info_span!(
+        "cache.lookup",
+        cache.tier = tracing::field::Empty,
+        cache.result = tracing::field::Empty,
+    );
+    let lookup = state
+        .cache
+        .get(&key, compute)
+        .instrument(span.clone())
+        .await?;
+    let (tier, result) = lookup.trace_fields();
+    span.record("cache.tier", tier);
+    span.record("cache.result", result);
+    Ok(lookup)
+}
+
 fn summary_view(report: &SummaryReport, period: String) -> Summary {
     let agg = &report.aggregates;
     Summary {

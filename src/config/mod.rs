@@ -24,7 +24,9 @@ pub use resilience::{
     AdminSettings, AdminTokens, BreakerSettings, CacheSettings, FailMode, LimiterSettings,
     TrustedProxies, UpstreamSettings,
 };
-pub use service::{LogFormat, LogSettings, RedisSettings, ServerSettings, StoreSettings};
+pub use service::{
+    DashboardSettings, LogFormat, LogSettings, RedisSettings, ServerSettings, StoreSettings,
+};
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -56,6 +58,8 @@ pub const DEFAULT_BREAKER_MIN_CALLS: u32 = breaker::DEFAULT_MIN_CALLS;
 pub const DEFAULT_BREAKER_SLOW_CALL_MS: u64 = breaker::DEFAULT_SLOW_CALL.as_millis() as u64;
 pub const DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS: u64 = breaker::DEFAULT_RESET_TIMEOUT.as_secs();
 pub const DEFAULT_BREAKER_HALF_OPEN_PERMITS: u32 = breaker::DEFAULT_HALF_OPEN_PERMITS;
+pub const DEFAULT_DASHBOARD_MAX_STREAMS: usize = 200;
+pub const DEFAULT_DASHBOARD_SESSION_TTL: &str = "8h";
 /// Shortest admin token accepted.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
@@ -100,6 +104,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     #[command(flatten)]
     pub log: LogSettings,
+    #[command(flatten)]
+    pub dashboard: DashboardSettings,
 }
 
 impl Default for Settings {
@@ -160,6 +166,11 @@ impl Default for Settings {
                 metrics_enabled: true,
                 format: LogFormat::Text,
                 filter: DEFAULT_LOG_FILTER.into(),
+            },
+            dashboard: DashboardSettings {
+                enabled: true,
+                max_streams: DEFAULT_DASHBOARD_MAX_STREAMS,
+                session_ttl: parse::default_duration(DEFAULT_DASHBOARD_SESSION_TTL),
             },
         }
     }

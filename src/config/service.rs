@@ -70,3 +70,19 @@ pub struct LogSettings {
     #[arg(global = true, long = "log", env = "RUST_LOG", default_value = DEFAULT_LOG_FILTER)]
     pub filter: String,
 }
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Dashboard")]
+pub struct DashboardSettings {
+    /// Serve the ops dashboard at /dashboard (and redirect / to it).
+    #[arg(id = "dashboard_enabled", global = true, long = "dashboard-enabled", env = "DASHBOARD_ENABLED", default_value_t = true,
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub enabled: bool,
+    /// Live-update streams open at once; more are refused with 503.
+    #[arg(id = "dashboard_max_streams", global = true, long = "dashboard-max-streams", env = "DASHBOARD_MAX_STREAMS", default_value_t = DEFAULT_DASHBOARD_MAX_STREAMS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_streams: usize,
+    /// How long an operator stays signed in to the dashboard.
+    #[arg(id = "dashboard_session_ttl", global = true, long = "dashboard-session-ttl", env = "DASHBOARD_SESSION_TTL", default_value = DEFAULT_DASHBOARD_SESSION_TTL, value_parser = parse_positive_duration)]
+    pub session_ttl: Duration,
+}

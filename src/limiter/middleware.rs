@@ -106,6 +106,7 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
                 resp
             }
             Decision::Decided { verdict, .. } if !verdict.allowed => {
+                limiter.note_limited(ip, name);
                 let retry = ceil_secs(verdict.reset);
                 let mut resp = Problem {
                     problem_type: "urn:tally:problem:rate-limited".into(),

@@ -10,6 +10,7 @@ mod local;
 mod middleware;
 mod policy;
 mod redis_window;
+mod stats;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -20,6 +21,9 @@ pub use local::LocalWindow;
 pub use middleware::RateLimit;
 pub use policy::{Policy, PolicyName, ceil_secs};
 pub use redis_window::{KEY_PREFIX, RedisWindow};
+pub use stats::{LimitedClient, LimiterStats, PolicyStats, mask};
+
+use stats::LimiterCounters;
 
 use crate::breaker::{Breaker, Outcome};
 use crate::config::{FailMode, LimiterSettings, TrustedProxies};
@@ -76,6 +80,7 @@ pub struct RateLimiter {
     local: LocalWindow,
     fail_mode: FailMode,
     last_backend: AtomicU8,
+    counters: LimiterCounters,
 }
 
 impl RateLimiter {
@@ -105,6 +110,7 @@ impl RateLimiter {
             local: LocalWindow::new(),
             fail_mode: settings.fail_mode,
             last_backend: AtomicU8::new(0),
+            counters: LimiterCounters::default(),
         }
     }
 
@@ -117,6 +123,27 @@ impl RateLimiter {
 
     pub fn trusted_proxies(&self) -> &TrustedProxies {
         &self.trusted
+    }
+
+    /// Remembers a refused client (by its masked address) for the dashboard.
+    pub fn note_limited(&self, ip: std::net::IpAddr, name: PolicyName) {
+        self.counters.limited_client(ip, name, chrono::Utc::now());
+    }
+
+    pub fn stats(&self) -> LimiterStats {
+        let backend = match self.last_backend.load(Ordering::Relaxed) {
+            1 => Some(Backend::Redis),
+            2 => Some(Backend::Local),
+            3 => Some(Backend::Fallback),
+            _ => None,
+        };
+        LimiterStats {
+            write: self.counters.policy(self.write),
+            read: self.counters.policy(self.read),
+            backend,
+            fail_mode: self.fail_mode,
+            recent: self.counters.recent(),
+        }
     }
 
     /// Decides one request of `client` under `policy`.
@@ -168,6 +195,7 @@ impl RateLimiter {
             Decision::Open => (Backend::Fallback, "allowed"),
             Decision::Closed => (Backend::Fallback, "unavailable"),
         };
+        self.counters.decided(policy.name, outcome == "allowed");
         let previous = self.last_backend.swap(backend as u8, Ordering::AcqRel);
         if previous != backend as u8 {
             metrics::counter!(names::RATE_LIMIT_BACKEND_SWITCHES_TOTAL, names::LABEL_BACKEND => backend.as_str())

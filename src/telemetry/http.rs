@@ -3,11 +3,14 @@
 //! level, the request-duration histogram (labelled by route template,
 //! never the raw path) and the in-flight gauge.
 
+use std::sync::Arc;
+
 use poem::http::Method;
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::Traffic;
 use super::names::{
     HTTP_ACTIVE_REQUESTS, HTTP_REQUEST_DURATION_SECONDS, LABEL_METHOD, LABEL_ROUTE, LABEL_STATUS,
 };
@@ -38,18 +41,31 @@ fn route_label(route: Option<&str>) -> String {
     }
 }
 
-pub struct RequestLog;
+/// Also counts every answer in `Traffic` (for the dashboard).
+pub struct RequestLog {
+    traffic: Arc<Traffic>,
+}
+
+impl RequestLog {
+    pub fn new(traffic: Arc<Traffic>) -> Self {
+        Self { traffic }
+    }
+}
 
 impl<E: Endpoint> Middleware<E> for RequestLog {
     type Output = RequestLogEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        RequestLogEndpoint { inner }
+        RequestLogEndpoint {
+            inner,
+            traffic: Arc::clone(&self.traffic),
+        }
     }
 }
 
 pub struct RequestLogEndpoint<E> {
     inner: E,
+    traffic: Arc<Traffic>,
 }
 
 impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
@@ -90,6 +106,7 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
                 ),
             };
             let elapsed = started.elapsed();
+            self.traffic.answered(status);
             let route = route_label(route.as_deref());
             let current = tracing::Span::current();
             // Nothing to name or attribute when neither logs nor traces want the span.

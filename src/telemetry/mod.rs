@@ -4,8 +4,10 @@ mod http;
 pub mod metrics;
 pub mod names;
 pub mod otel;
+mod traffic;
 
 pub use http::RequestLog;
+pub use traffic::{Traffic, TrafficCounts};
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;

@@ -32,6 +32,24 @@ pub enum SimulatorMode {
     Flapping,
 }
 
+impl SimulatorMode {
+    pub const ALL: [SimulatorMode; 4] = [
+        SimulatorMode::Healthy,
+        SimulatorMode::Failing,
+        SimulatorMode::Slow,
+        SimulatorMode::Flapping,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SimulatorMode::Healthy => "healthy",
+            SimulatorMode::Failing => "failing",
+            SimulatorMode::Slow => "slow",
+            SimulatorMode::Flapping => "flapping",
+        }
+    }
+}
+
 /// The simulator's knobs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Object)]
 pub struct SimulatorConfig {
@@ -47,8 +65,21 @@ pub struct SimulatorConfig {
 const SLOW_EXTRA: Duration = Duration::from_millis(1500);
 const FLAP_PERIOD: Duration = Duration::from_secs(10);
 
+/// One operator change of the simulator, for the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulatorChange {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The admin token's name.
+    pub who: String,
+    pub config: SimulatorConfig,
+}
+
+/// Changes kept in the simulator's audit log.
+pub const AUDIT_CAPACITY: usize = 100;
+
 pub struct Simulator {
     config: RwLock<SimulatorConfig>,
+    audit: parking_lot::Mutex<std::collections::VecDeque<SimulatorChange>>,
     requests: AtomicU64,
     /// The `traceparent` of the latest request (shows the caller's propagation).
     last_traceparent: RwLock<Option<String>>,
@@ -59,6 +90,7 @@ impl Simulator {
     pub fn new(config: SimulatorConfig) -> Arc<Self> {
         Arc::new(Self {
             config: RwLock::new(config),
+            audit: parking_lot::Mutex::default(),
             requests: AtomicU64::new(0),
             last_traceparent: RwLock::new(None),
             started: Instant::now(),
@@ -80,6 +112,26 @@ impl Simulator {
         *self.config.write() = config;
         tracing::info!(?config, "simulator reconfigured");
         Ok(())
+    }
+
+    /// `configure` on behalf of an operator, recorded in the audit log.
+    pub fn configure_by(&self, config: SimulatorConfig, who: &str) -> Result<(), String> {
+        self.configure(config)?;
+        let mut audit = self.audit.lock();
+        if audit.len() == AUDIT_CAPACITY {
+            audit.pop_back();
+        }
+        audit.push_front(SimulatorChange {
+            at: chrono::Utc::now(),
+            who: who.to_owned(),
+            config,
+        });
+        Ok(())
+    }
+
+    /// Operator changes, newest first.
+    pub fn audit_log(&self) -> Vec<SimulatorChange> {
+        self.audit.lock().iter().cloned().collect()
     }
 
     pub fn last_traceparent(&self) -> Option<String> {

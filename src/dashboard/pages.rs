@@ -1,0 +1,313 @@
+//! The page handlers: each renders a complete page (current numbers included,
+//! so it reads fine without JavaScript) around its live fragment, and the
+//! event stream that keeps that fragment fresh.
+
+use std::sync::Arc;
+
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::sse::SSE;
+use poem::web::{Data, Query};
+use poem::{IntoResponse, Request, Response, handler};
+use serde::Deserialize;
+
+use super::Dashboard;
+use super::format;
+use super::live::{self, Page};
+use super::snapshot::Snapshot;
+use super::views::metrics::SummaryView;
+use crate::api::problem::Problem;
+use crate::domain::{MetricType, Period};
+use crate::upstream::SimulatorMode;
+
+/// Keep-alive comments on an idle stream (proxies drop silent connections).
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What every page shares: title, navigation, the operator, the live region.
+pub struct Chrome {
+    pub title: &'static str,
+    /// `overview`, `breakers`, … (navigation and stream).
+    pub page: &'static str,
+    pub operator: Option<OperatorView>,
+    /// A fixed message after an action (never text from the request).
+    pub notice: Option<&'static str>,
+    pub version: &'static str,
+    /// The live fragment, already rendered (and escaped) by its template.
+    pub live: String,
+}
+
+pub struct OperatorView {
+    pub who: String,
+    pub csrf: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    done: Option<String>,
+    #[serde(rename = "type")]
+    metric_type: Option<String>,
+    period: Option<String>,
+}
+
+/// The messages `?done=` may select.
+fn notice(code: Option<&str>) -> Option<&'static str> {
+    match code? {
+        "breaker" => Some("Done: the breaker action is in the audit log."),
+        "simulator" => Some("Done: the simulator runs with the new settings."),
+        "invalid" => Some("Nothing changed: the settings were not valid."),
+        "signed_in" => Some("Signed in: operator controls are on."),
+        "signed_out" => Some("Signed out."),
+        _ => None,
+    }
+}
+
+impl Dashboard {
+    async fn chrome(
+        &self,
+        req: &Request,
+        page: Page,
+        title: &'static str,
+        q: &PageQuery,
+    ) -> Chrome {
+        let snapshot = Snapshot::take(&self.state);
+        Chrome {
+            title,
+            page: page.as_str(),
+            operator: self.sessions.of(req).map(|(_, s)| OperatorView {
+                who: s.who.clone(),
+                csrf: s.csrf.clone(),
+            }),
+            notice: notice(q.done.as_deref()),
+            version: env!("CARGO_PKG_VERSION"),
+            live: self.render_live(page, &snapshot).await,
+        }
+    }
+}
+
+pub fn html(status: StatusCode, rendered: askama::Result<String>) -> Response {
+    match rendered {
+        Ok(body) => Response::builder()
+            .status(status)
+            .content_type("text/html; charset=utf-8")
+            .header("cache-control", "no-store")
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard page failed to render");
+            Problem::status(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page failed to render",
+            )
+            .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/overview.html")]
+struct OverviewPage {
+    chrome: Chrome,
+    failure_rate: String,
+    latency_ms: u64,
+    /// (mode, selected)
+    modes: Vec<(&'static str, bool)>,
+}
+
+#[handler]
+pub async fn overview(
+    d: Data<&Arc<Dashboard>>,
+    req: &Request,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let chrome = d.chrome(req, Page::Overview, "Overview", &q).await;
+    let sim = d.state.upstream.simulator.config();
+    let page = OverviewPage {
+        chrome,
+        failure_rate: format!("{}", sim.failure_rate),
+        latency_ms: sim.latency_ms,
+        modes: SimulatorMode::ALL
+            .iter()
+            .map(|m| (m.as_str(), *m == sim.mode))
+            .collect(),
+    };
+    html(StatusCode::OK, page.render())
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/breakers.html")]
+struct BreakersPage {
+    chrome: Chrome,
+    names: Vec<String>,
+}
+
+#[handler]
+pub async fn breakers(
+    d: Data<&Arc<Dashboard>>,
+    req: &Request,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let chrome = d.chrome(req, Page::Breakers, "Circuit breakers", &q).await;
+    let mut names: Vec<String> = d
+        .state
+        .breakers
+        .all()
+        .iter()
+        .map(|b| b.name().to_owned())
+        .collect();
+    names.sort();
+    html(StatusCode::OK, BreakersPage { chrome, names }.render())
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/plain.html")]
+struct PlainPage {
+    chrome: Chrome,
+}
+
+#[handler]
+pub async fn cache(
+    d: Data<&Arc<Dashboard>>,
+    req: &Request,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let chrome = d.chrome(req, Page::Cache, "Summary cache", &q).await;
+    html(StatusCode::OK, PlainPage { chrome }.render())
+}
+
+#[handler]
+pub async fn limits(
+    d: Data<&Arc<Dashboard>>,
+    req: &Request,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let chrome = d.chrome(req, Page::Limits, "Rate limits", &q).await;
+    html(StatusCode::OK, PlainPage { chrome }.render())
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/metrics.html")]
+struct MetricsPage {
+    chrome: Chrome,
+    /// The form's values, as typed.
+    metric_type: String,
+    period: String,
+    summary: Option<SummaryView>,
+}
+
+#[handler]
+pub async fn metrics(
+    d: Data<&Arc<Dashboard>>,
+    req: &Request,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let chrome = d.chrome(req, Page::Metrics, "Metrics", &q).await;
+    let period = q.period.clone().unwrap_or_else(|| "all".to_owned());
+    let summary = match &q.metric_type {
+        Some(t) => Some(summary(&d, t, &period).await),
+        None => None,
+    };
+    let page = MetricsPage {
+        chrome,
+        metric_type: q.metric_type.clone().unwrap_or_default(),
+        period,
+        summary,
+    };
+    html(StatusCode::OK, page.render())
+}
+
+/// A type's summary through the API's own lookup (cache included).
+async fn summary(d: &Dashboard, raw_type: &str, raw_period: &str) -> SummaryView {
+    let mut view = SummaryView {
+        requested: raw_type.to_owned(),
+        period: raw_period.to_owned(),
+        rows: Vec::new(),
+        cache_status: String::new(),
+        error: None,
+    };
+    let (metric_type, period) = match (MetricType::parse(raw_type), Period::parse(raw_period)) {
+        (Ok(t), Ok(p)) => (t, p),
+        (Err(e), _) => {
+            view.error = Some(format!("not a metric type name: {e}"));
+            return view;
+        }
+        (_, Err(e)) => {
+            view.error = Some(format!("not a period: {e}"));
+            return view;
+        }
+    };
+    let lookup =
+        crate::api::query::lookup_summary(&d.state, metric_type, period, raw_period.to_owned());
+    match tokio::time::timeout(super::views::metrics::STORE_TIMEOUT, lookup).await {
+        Ok(Ok(l)) => {
+            let a = &l.entry.report.aggregates;
+            let f = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), format::value);
+            view.rows = vec![
+                ("count", format::count(a.count)),
+                ("sum", f(a.sum)),
+                ("average", f(a.average)),
+                ("min", f(a.min)),
+                ("max", f(a.max)),
+                ("latest", f(a.latest)),
+                ("p50", f(a.p50)),
+                ("p90", f(a.p90)),
+                ("p95", f(a.p95)),
+                ("p99", f(a.p99)),
+            ];
+            view.cache_status = l.cache_status();
+        }
+        Ok(Err(e)) => view.error = Some(e.to_string()),
+        Err(_) => view.error = Some("the store did not answer in time".to_owned()),
+    }
+    view
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/login.html")]
+pub struct LoginPage {
+    pub chrome: Chrome,
+    pub admin_on: bool,
+    pub error: Option<&'static str>,
+}
+
+impl Dashboard {
+    pub async fn login_page(&self, req: &Request, error: Option<&'static str>) -> LoginPage {
+        LoginPage {
+            chrome: self
+                .chrome(req, Page::Overview, "Sign in", &PageQuery::default())
+                .await,
+            admin_on: !self.state.admin_tokens.0.is_empty(),
+            error,
+        }
+    }
+}
+
+#[handler]
+pub async fn login(d: Data<&Arc<Dashboard>>, req: &Request) -> Response {
+    html(StatusCode::OK, d.login_page(req, None).await.render())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    page: String,
+}
+
+/// `GET /dashboard/stream?page=…`: `update` events carrying the page's live
+/// fragment, at least once a second.
+#[handler]
+pub async fn stream(d: Data<&Arc<Dashboard>>, Query(q): Query<StreamQuery>) -> Response {
+    let Some(page) = Page::parse(&q.page) else {
+        return Problem::status(
+            StatusCode::BAD_REQUEST,
+            "page must be one of overview, breakers, cache, limits, metrics",
+        )
+        .into_response();
+    };
+    let Some(slot) = d.live.open_stream() else {
+        let mut resp = Problem::unavailable("too many dashboard streams are open").into_response();
+        resp.headers_mut()
+            .insert("retry-after", poem::http::HeaderValue::from_static("5"));
+        return resp;
+    };
+    let first = d.render_live(page, &Snapshot::take(&d.state)).await;
+    let events = live::events(Arc::clone(&d), page, first, slot);
+    SSE::new(events).keep_alive(KEEP_ALIVE).into_response()
+}
