@@ -160,3 +160,65 @@ impl History {
         self.ticks.front().map(|t| t.at)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::TrafficCounts;
+
+    fn snapshot(requests: u64, state: BreakerState) -> Snapshot {
+        let mut status = crate::breaker::Breaker::new("upstream", Default::default()).status();
+        status.state = state;
+        Snapshot {
+            at: Utc::now(),
+            uptime: std::time::Duration::ZERO,
+            accepting: true,
+            redis_connected: true,
+            traffic: TrafficCounts {
+                requests,
+                ..Default::default()
+            },
+            breakers: vec![status],
+            cache: Default::default(),
+            limiter: None,
+            store: Default::default(),
+            simulator: crate::upstream::SimulatorConfig {
+                failure_rate: 0.0,
+                latency_ms: 0,
+                mode: crate::upstream::SimulatorMode::Healthy,
+            },
+            breaker_audit: Vec::new(),
+            simulator_audit: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn keeps_fifteen_minutes_of_per_second_deltas_and_no_more() {
+        let mut h = History::default();
+        for i in 0..(HISTORY_SECONDS as u64 + 100) {
+            let state = if i % 200 < 100 {
+                BreakerState::Closed
+            } else {
+                BreakerState::Open
+            };
+            h.record(&snapshot(i * 3, state));
+        }
+        assert_eq!(h.len(), HISTORY_SECONDS);
+        let series = h.series(|t| t.requests);
+        assert!(series.iter().all(|v| *v == 3.0), "deltas, not totals");
+        assert_eq!(h.rate(10, |t| t.requests), 3.0);
+        assert_eq!(h.sum(10, |t| t.requests), 30);
+        let runs = h.breaker_runs("upstream");
+        assert_eq!(runs.iter().map(|r| r.1).sum::<usize>(), HISTORY_SECONDS);
+        assert!(runs.windows(2).all(|w| w[0].2 != w[1].2), "runs merge");
+        assert!(h.breaker_runs("nope").is_empty());
+    }
+
+    #[test]
+    fn the_first_sample_and_a_counter_reset_count_as_quiet() {
+        let mut h = History::default();
+        h.record(&snapshot(1_000, BreakerState::Closed));
+        h.record(&snapshot(10, BreakerState::Closed));
+        assert_eq!(h.series(|t| t.requests), vec![0.0, 0.0]);
+    }
+}

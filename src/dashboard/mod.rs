@@ -114,8 +114,12 @@ pub fn routes(dashboard: Arc<Dashboard>) -> impl Endpoint + use<> {
                 .overriding("content-security-policy", CONTENT_SECURITY_POLICY)
                 .overriding("x-content-type-options", "nosniff")
                 .overriding("x-frame-options", "DENY")
-                .overriding("referrer-policy", "no-referrer")
+                // Not `no-referrer`: browsers would then send `Origin: null` on our own forms.
+                .overriding("referrer-policy", "same-origin")
                 .overriding("cross-origin-opener-policy", "same-origin")
                 .overriding("cross-origin-resource-policy", "same-origin"),
         )
 }
+
+#[cfg(test)]
+mod tests;
