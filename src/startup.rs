@@ -22,7 +22,7 @@ use crate::dashboard::{self, Dashboard};
 use crate::limiter::{RateLimit, RateLimiter};
 use crate::redis::Redis;
 use crate::state::{AppState, Lifecycle, Upstream};
-use crate::store::{MemoryStore, MemoryStoreConfig, MetricStore};
+use crate::store::{MemoryStore, MemoryStoreConfig, MetricStore, PostgresStore};
 use crate::telemetry::{self, RequestLog};
 use crate::upstream::UpstreamClient;
 use crate::upstream::simulator::{self, Simulator};
@@ -44,6 +44,8 @@ pub enum StartupError {
     Redis(#[from] fred::error::Error),
     #[error("cannot build the upstream client: {0}")]
     Upstream(String),
+    #[error("invalid database configuration: {0}")]
+    Database(String),
 }
 
 pub struct Application {
@@ -58,14 +60,28 @@ pub struct Application {
 }
 
 impl Application {
-    /// The service as configured, with the embedded store.
+    /// The service as configured: PostgreSQL when `DATABASE_URL` is set,
+    /// otherwise the embedded store.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let breakers = Arc::new(Breakers::new());
+        if let Some(url) = settings.database.url.clone() {
+            let breaker = breakers.get_or_create(
+                crate::store::postgres::BREAKER,
+                crate::store::postgres::breaker_config(),
+            );
+            let (store, tasks) =
+                PostgresStore::start(&settings.database, &url, settings.store.retention, breaker)
+                    .map_err(|e| StartupError::Database(e.to_string()))?;
+            let mut app = Self::build_with(settings, store, breakers).await?;
+            app.tasks.extend(tasks);
+            return Ok(app);
+        }
         let memory = Arc::new(MemoryStore::new(MemoryStoreConfig {
             retention: settings.store.retention,
             max_points: settings.store.max_points,
         }));
         let evictor = tokio::spawn(evict_expired(Arc::clone(&memory)));
-        let mut app = Self::build_with_store(settings, memory).await?;
+        let mut app = Self::build_with(settings, memory, breakers).await?;
         app.tasks.push(evictor);
         Ok(app)
     }
@@ -75,12 +91,19 @@ impl Application {
         settings: Settings,
         store: Arc<dyn MetricStore>,
     ) -> Result<Self, StartupError> {
+        Self::build_with(settings, store, Arc::new(Breakers::new())).await
+    }
+
+    async fn build_with(
+        settings: Settings,
+        store: Arc<dyn MetricStore>,
+        breakers: Arc<Breakers>,
+    ) -> Result<Self, StartupError> {
         let (redis, redis_watch) = Redis::start(&settings.redis)?;
         // Before anything records a metric.
         if settings.log.metrics_enabled {
             let _ = telemetry::metrics::handle();
         }
-        let breakers = Arc::new(Breakers::new());
         let redis_breaker =
             breakers.get_or_create(crate::redis::BREAKER, crate::redis::breaker_config());
         let limiter = settings.limiter.enabled.then(|| {

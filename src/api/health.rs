@@ -17,7 +17,7 @@ pub struct HealthApi;
 pub enum HealthStatus {
     /// Every dependency is reachable.
     Healthy,
-    /// Serving, but a dependency (Redis) is unreachable.
+    /// Serving, but a dependency (Redis or the database) is unreachable.
     Degraded,
 }
 
@@ -25,6 +25,9 @@ pub enum HealthStatus {
 pub struct Health {
     pub status: HealthStatus,
     pub redis_connected: bool,
+    /// Whether PostgreSQL answers (null with the embedded store).
+    #[oai(nullable)]
+    pub database_connected: Option<bool>,
     pub version: String,
     pub uptime_seconds: u64,
 }
@@ -60,13 +63,15 @@ impl HealthApi {
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self, state: Data<&Arc<AppState>>) -> HealthResponse {
         let redis_connected = state.redis.is_connected();
+        let database_connected = state.store.database_up();
         HealthResponse::Ok(Json(Health {
-            status: if redis_connected {
+            status: if redis_connected && database_connected != Some(false) {
                 HealthStatus::Healthy
             } else {
                 HealthStatus::Degraded
             },
             redis_connected,
+            database_connected,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_seconds: state.lifecycle.started.elapsed().as_secs(),
         }))

@@ -37,7 +37,12 @@ pub enum WriteError {
     /// The store (or, in `closed` fail mode, the rate limiter) cannot take
     /// writes right now; nothing was stored.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(
+        Json<Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 /// Errors of operations that only read.
@@ -61,8 +66,16 @@ pub enum ReadError {
     ),
     /// The store (or, in `closed` fail mode, the rate limiter) cannot answer right now.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(
+        Json<Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
+
+/// `Retry-After` when the store cannot answer: its breaker probes this often.
+pub const STORE_RETRY_AFTER: u64 = 2;
 
 impl WriteError {
     pub fn invalid(errors: Vec<super::problem::FieldError>) -> Self {
@@ -79,13 +92,19 @@ impl ReadError {
 impl From<crate::store::StoreError> for WriteError {
     fn from(err: crate::store::StoreError) -> Self {
         tracing::warn!(error = %err, "store refused a write");
-        Self::Unavailable(Json(Problem::unavailable(err.to_string())))
+        Self::Unavailable(
+            Json(Problem::unavailable(err.to_string())),
+            STORE_RETRY_AFTER,
+        )
     }
 }
 
 impl From<crate::store::StoreError> for ReadError {
     fn from(err: crate::store::StoreError) -> Self {
         tracing::warn!(error = %err, "store refused a read");
-        Self::Unavailable(Json(Problem::unavailable(err.to_string())))
+        Self::Unavailable(
+            Json(Problem::unavailable(err.to_string())),
+            STORE_RETRY_AFTER,
+        )
     }
 }

@@ -25,7 +25,8 @@ pub use resilience::{
     TrustedProxies, UpstreamSettings,
 };
 pub use service::{
-    DashboardSettings, LogFormat, LogSettings, RedisSettings, ServerSettings, StoreSettings,
+    DashboardSettings, DatabaseSettings, LogFormat, LogSettings, RedisSettings, ServerSettings,
+    StoreSettings,
 };
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
@@ -58,6 +59,10 @@ pub const DEFAULT_BREAKER_MIN_CALLS: u32 = breaker::DEFAULT_MIN_CALLS;
 pub const DEFAULT_BREAKER_SLOW_CALL_MS: u64 = breaker::DEFAULT_SLOW_CALL.as_millis() as u64;
 pub const DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS: u64 = breaker::DEFAULT_RESET_TIMEOUT.as_secs();
 pub const DEFAULT_BREAKER_HALF_OPEN_PERMITS: u32 = breaker::DEFAULT_HALF_OPEN_PERMITS;
+pub const DEFAULT_DATABASE_POOL_SIZE: u32 = 10;
+pub const DEFAULT_DATABASE_TIMEOUT: &str = "2s";
+pub const DEFAULT_DATABASE_COMMIT_DELAY: &str = "2ms";
+pub const DEFAULT_DATABASE_COMMIT_ROWS: usize = 5_000;
 pub const DEFAULT_DASHBOARD_MAX_STREAMS: usize = 200;
 pub const DEFAULT_DASHBOARD_SESSION_TTL: &str = "8h";
 /// Shortest admin token accepted.
@@ -93,6 +98,8 @@ pub struct Settings {
     #[command(flatten)]
     pub store: StoreSettings,
     #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
     pub limiter: LimiterSettings,
     #[command(flatten)]
     pub cache: CacheSettings,
@@ -126,6 +133,13 @@ impl Default for Settings {
                 retention: parse::default_duration(DEFAULT_RETENTION),
                 max_points: DEFAULT_MAX_POINTS,
                 max_future_skew: parse::default_duration(DEFAULT_MAX_FUTURE_SKEW),
+            },
+            database: DatabaseSettings {
+                url: None,
+                pool_size: DEFAULT_DATABASE_POOL_SIZE,
+                timeout: parse::default_duration(DEFAULT_DATABASE_TIMEOUT),
+                commit_delay: parse::default_duration(DEFAULT_DATABASE_COMMIT_DELAY),
+                commit_rows: DEFAULT_DATABASE_COMMIT_ROWS,
             },
             limiter: LimiterSettings {
                 enabled: true,

@@ -86,3 +86,31 @@ pub struct DashboardSettings {
     #[arg(id = "dashboard_session_ttl", global = true, long = "dashboard-session-ttl", env = "DASHBOARD_SESSION_TTL", default_value = DEFAULT_DASHBOARD_SESSION_TTL, value_parser = parse_positive_duration)]
     pub session_ttl: Duration,
 }
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Database (PostgreSQL)")]
+pub struct DatabaseSettings {
+    /// `postgres://user@host:port/db`: store metrics in PostgreSQL; unset keeps the embedded store.
+    #[arg(
+        id = "database_url",
+        global = true,
+        long = "database-url",
+        env = "DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub url: Option<String>,
+    /// Connections in the pool.
+    #[arg(id = "database_pool_size", global = true, long = "database-pool-size", env = "DATABASE_POOL_SIZE", default_value_t = DEFAULT_DATABASE_POOL_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pool_size: u32,
+    /// Bound on getting a connection and on every statement.
+    #[arg(id = "database_timeout", global = true, long = "database-timeout", env = "DATABASE_TIMEOUT", default_value = DEFAULT_DATABASE_TIMEOUT, value_parser = parse_positive_duration)]
+    pub timeout: Duration,
+    /// Group commit: how long the first waiting write waits for company.
+    #[arg(id = "database_commit_delay", global = true, long = "database-commit-delay", env = "DATABASE_COMMIT_DELAY", default_value = DEFAULT_DATABASE_COMMIT_DELAY, value_parser = parse_duration)]
+    pub commit_delay: Duration,
+    /// Group commit: rows that flush a batch at once.
+    #[arg(id = "database_commit_rows", global = true, long = "database-commit-rows", env = "DATABASE_COMMIT_ROWS", default_value_t = DEFAULT_DATABASE_COMMIT_ROWS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub commit_rows: usize,
+}

@@ -4,15 +4,17 @@
 //! `memory`, and a database backend can follow without touching a handler.
 
 mod memory;
+pub mod postgres;
 
 use async_trait::async_trait;
 
 use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo};
 
 pub use memory::{MemoryStore, MemoryStoreConfig};
+pub use postgres::PostgresStore;
 
 /// Errors a backend may report. The embedded store never fails; a remote one can.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -55,4 +57,10 @@ pub trait MetricStore: Send + Sync + 'static {
 
     /// Current counters (cheap; called by health and telemetry).
     fn stats(&self) -> StoreStats;
+
+    /// Whether the database behind the store answers; `None` for a store
+    /// without one (the embedded store).
+    fn database_up(&self) -> Option<bool> {
+        None
+    }
 }

@@ -2,6 +2,7 @@
 mod batch;
 mod cache;
 mod dashboard;
+mod database;
 mod errors;
 mod external;
 mod faulty_store;
@@ -11,6 +12,7 @@ mod ingest;
 mod lifecycle;
 mod limiter;
 mod openapi;
+mod postgres;
 mod query;
 mod summary;
 mod telemetry;

@@ -1,0 +1,305 @@
+//! The PostgreSQL backend (`DATABASE_URL`): a pooled connection with bounded
+//! timeouts, migrations embedded in the binary and applied at startup (under
+//! the migrator's advisory lock, so several instances may start at once),
+//! group-committed writes, and summaries computed in SQL. Every call goes
+//! through the `database` circuit breaker, so an outage fails fast instead of
+//! making requests wait.
+
+mod schema;
+mod writer;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{MetricStore, StoreError, StoreStats};
+use crate::breaker::{Breaker, BreakerConfig, Outcome};
+use crate::config::DatabaseSettings;
+use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo};
+use writer::{Pending, Writer};
+
+/// Name of the breaker around the database.
+pub const BREAKER: &str = "database";
+/// Ingests queued for the writer; beyond this, writes are refused at once.
+const QUEUE: usize = 10_000;
+
+/// Three failed calls in a row take the database out of use; a probe every
+/// two seconds brings it back.
+pub fn breaker_config() -> BreakerConfig {
+    BreakerConfig {
+        failure_threshold: 3,
+        reset_timeout: Duration::from_secs(2),
+        half_open_permits: 1,
+        ..BreakerConfig::default()
+    }
+}
+
+pub struct PostgresStore {
+    pool: PgPool,
+    breaker: Arc<Breaker>,
+    timeout: Duration,
+    writes: mpsc::Sender<Pending>,
+    /// Set once migrations have run; until then every call is refused.
+    ready: Arc<AtomicBool>,
+    points: Arc<AtomicU64>,
+    committed: Arc<AtomicU64>,
+    evicted: Arc<AtomicU64>,
+    types: Arc<AtomicU64>,
+}
+
+impl PostgresStore {
+    /// Connects lazily and prepares the schema in the background (retrying
+    /// until the database answers), so the service starts during an outage.
+    pub fn start(
+        settings: &DatabaseSettings,
+        url: &str,
+        retention: Duration,
+        breaker: Arc<Breaker>,
+    ) -> Result<(Arc<Self>, Vec<tokio::task::JoinHandle<()>>), StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid DATABASE_URL: {e}")))?
+            .application_name("tally")
+            // The server gives up on any statement past the bound, too.
+            .options([(
+                "statement_timeout",
+                settings.timeout.as_millis().to_string(),
+            )]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.pool_size)
+            .acquire_timeout(settings.timeout)
+            .connect_lazy_with(options);
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let committed = Arc::new(AtomicU64::new(0));
+        let writer = Writer {
+            pool: pool.clone(),
+            breaker: Arc::clone(&breaker),
+            timeout: settings.timeout,
+            commit_delay: settings.commit_delay,
+            commit_rows: settings.commit_rows,
+            committed: Arc::clone(&committed),
+        };
+        let store = Arc::new(Self {
+            pool,
+            breaker,
+            timeout: settings.timeout,
+            writes: tx,
+            ready: Arc::default(),
+            points: Arc::default(),
+            committed,
+            evicted: Arc::default(),
+            types: Arc::default(),
+        });
+        let tasks = vec![
+            tokio::spawn(writer.run(rx)),
+            tokio::spawn(schema::maintain(Arc::clone(&store), retention)),
+        ];
+        Ok((store, tasks))
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    fn check_ready(&self) -> Result<(), StoreError> {
+        if self.is_ready() {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(
+                "the database is not reachable yet (schema not prepared)".into(),
+            ))
+        }
+    }
+}
+
+/// Runs one database call through the breaker with a timeout, recording how
+/// it went. An open breaker refuses at once.
+pub(super) async fn guarded<T>(
+    breaker: &Breaker,
+    timeout: Duration,
+    what: &str,
+    call: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, StoreError> {
+    let permit = breaker.try_acquire().map_err(|r| {
+        StoreError::Unavailable(format!(
+            "the database is unavailable (breaker open; retry in {} s)",
+            crate::limiter::ceil_secs(r.retry_after)
+        ))
+    })?;
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(v)) => {
+            permit.record(Outcome::Success);
+            Ok(v)
+        }
+        Ok(Err(e)) => {
+            permit.record(Outcome::Failure);
+            Err(StoreError::Unavailable(format!(
+                "database {what} failed: {e}"
+            )))
+        }
+        Err(_) => {
+            permit.record(Outcome::Timeout);
+            Err(StoreError::Unavailable(format!(
+                "database {what} took longer than {} ms",
+                timeout.as_millis()
+            )))
+        }
+    }
+}
+
+/// Summary columns, in order.
+type SummaryRow = (
+    i64,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<Vec<f64>>,
+);
+
+const SUMMARY: &str = "\
+    SELECT count(*)::int8, sum(value), avg(value), min(value), max(value), \
+      (SELECT value FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') \
+         AND ts < coalesce($3, 'infinity') ORDER BY ts DESC LIMIT 1), \
+      percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]::float8[]) WITHIN GROUP (ORDER BY value) \
+    FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') AND ts < coalesce($3, 'infinity')";
+
+/// The same with exact sums, for when float8 sums overflow: saturated at
+/// ±f64::MAX like the embedded store.
+const SUMMARY_WIDE: &str = "\
+    SELECT count(*)::int8, \
+      greatest(least(sum(value::numeric), 1.7976931348623157e308), -1.7976931348623157e308)::float8, \
+      avg(value::numeric)::float8, min(value), max(value), \
+      (SELECT value FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') \
+         AND ts < coalesce($3, 'infinity') ORDER BY ts DESC LIMIT 1), \
+      percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]::float8[]) WITHIN GROUP (ORDER BY value) \
+    FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') AND ts < coalesce($3, 'infinity')";
+
+fn is_overflow(e: &StoreError) -> bool {
+    let StoreError::Unavailable(message) = e;
+    message.contains("out of range")
+}
+
+#[async_trait]
+impl MetricStore for PostgresStore {
+    async fn insert_batch(&self, metrics: Vec<Metric>) -> Result<(), StoreError> {
+        self.check_ready()?;
+        if metrics.is_empty() {
+            return Ok(());
+        }
+        let (done, outcome) = oneshot::channel();
+        self.writes
+            .try_send(Pending {
+                rows: metrics,
+                done,
+            })
+            .map_err(|_| StoreError::Unavailable("the database writer is saturated".into()))?;
+        // The writer answers within its own timeout; this bound is a backstop.
+        match tokio::time::timeout(self.timeout * 2, outcome).await {
+            Ok(Ok(result)) => result,
+            _ => Err(StoreError::Unavailable(
+                "the write's outcome is unknown; it was not acknowledged".into(),
+            )),
+        }
+    }
+
+    async fn summarize(
+        &self,
+        metric_type: &MetricType,
+        window: TimeWindow,
+    ) -> Result<Aggregates, StoreError> {
+        self.check_ready()?;
+        let run = |sql: &'static str| {
+            sqlx::query_as::<_, SummaryRow>(sql)
+                .bind(metric_type.as_str())
+                .bind(window.from)
+                .bind(window.to)
+                .fetch_one(&self.pool)
+        };
+        let row = match guarded(&self.breaker, self.timeout, "summary", run(SUMMARY)).await {
+            Err(e) if is_overflow(&e) => {
+                guarded(&self.breaker, self.timeout, "summary", run(SUMMARY_WIDE)).await?
+            }
+            other => other?,
+        };
+        let (count, sum, average, min, max, latest, pct) = row;
+        let pct = pct.unwrap_or_default();
+        let p = |i: usize| pct.get(i).copied();
+        Ok(Aggregates {
+            count: count.max(0) as u64,
+            sum,
+            average,
+            min,
+            max,
+            latest,
+            p50: p(0),
+            p90: p(1),
+            p95: p(2),
+            p99: p(3),
+        })
+    }
+
+    async fn recent(
+        &self,
+        metric_type: &MetricType,
+        limit: usize,
+    ) -> Result<Vec<Metric>, StoreError> {
+        self.check_ready()?;
+        let query = sqlx::query_as::<_, (DateTime<Utc>, f64)>(
+            "SELECT ts, value FROM metrics WHERE type = $1 ORDER BY ts DESC LIMIT $2",
+        )
+        .bind(metric_type.as_str())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool);
+        let rows = guarded(&self.breaker, self.timeout, "query", query).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(timestamp, value)| Metric {
+                timestamp,
+                value,
+                metric_type: metric_type.clone(),
+            })
+            .collect())
+    }
+
+    async fn types(&self) -> Result<Vec<TypeInfo>, StoreError> {
+        self.check_ready()?;
+        let query = sqlx::query_as::<_, (String, i64, DateTime<Utc>)>(
+            "SELECT type, count(*)::int8, max(ts) FROM metrics GROUP BY type ORDER BY type",
+        )
+        .fetch_all(&self.pool);
+        let rows = guarded(&self.breaker, self.timeout, "query", query).await?;
+        self.types.store(rows.len() as u64, Ordering::Relaxed);
+        Ok(rows
+            .into_iter()
+            .filter_map(|(name, count, last)| {
+                Some(TypeInfo {
+                    metric_type: MetricType::parse(&name).ok()?,
+                    count: count.max(0) as u64,
+                    last_timestamp: last,
+                })
+            })
+            .collect())
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            points: (self.points.load(Ordering::Relaxed) + self.committed.load(Ordering::Relaxed))
+                .saturating_sub(self.evicted.load(Ordering::Relaxed)),
+            evicted_retention: self.evicted.load(Ordering::Relaxed),
+            evicted_capacity: 0,
+            types: self.types.load(Ordering::Relaxed),
+        }
+    }
+
+    fn database_up(&self) -> Option<bool> {
+        Some(self.is_ready() && !self.breaker.state().is_open())
+    }
+}

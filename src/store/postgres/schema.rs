@@ -1,0 +1,154 @@
+//! The schema over time: embedded migrations at startup (retried until the
+//! database answers), then partitions kept ahead of the clock and dropped
+//! whole once past retention (or TimescaleDB's chunks dropped), under an
+//! advisory lock so instances don't race.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::{Days, NaiveDate, Utc};
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+
+use super::PostgresStore;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("src/store/postgres/migrations");
+
+/// How often partitions are created ahead and expired ones dropped.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(600);
+/// Days of partitions kept ready ahead of today.
+const DAYS_AHEAD: u64 = 2;
+/// Any constant shared by every instance of tally.
+const LOCK_KEY: i64 = 0x7461_6c6c_7970_6172; // "tallypar"
+
+/// Migrates (retrying with backoff), then maintains partitions forever.
+pub async fn maintain(store: Arc<PostgresStore>, retention: Duration) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match prepare(&store.pool, retention).await {
+            Ok(points) => {
+                store.points.store(points, Ordering::Relaxed);
+                store.ready.store(true, Ordering::Release);
+                tracing::info!(event = "database_ready", points, "database schema is ready");
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "database not ready");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match partitions(&store.pool, retention).await {
+            Ok(dropped) => {
+                store.evicted.fetch_add(dropped, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, "partition maintenance failed; will retry"),
+        }
+    }
+}
+
+/// Migrations, partitions, and the current point count.
+async fn prepare(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+    MIGRATOR.run(pool).await?;
+    partitions(pool, retention).await?;
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*)::int8 FROM metrics")
+        .fetch_one(pool)
+        .await?;
+    Ok(count.max(0) as u64)
+}
+
+/// Creates missing day partitions from the retention horizon to a few days
+/// ahead and drops those wholly past retention; returns the rows dropped.
+/// With TimescaleDB, drops expired chunks instead.
+pub async fn partitions(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut *tx)
+        .await?;
+    let horizon =
+        Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    let (partitioned,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table p \
+         JOIN pg_class c ON c.oid = p.partrelid WHERE c.relname = 'metrics')",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !partitioned {
+        // A hypertable: TimescaleDB drops whole chunks.
+        sqlx::query("SELECT drop_chunks('metrics', older_than => $1)")
+            .bind(horizon)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let existing: Vec<(String,)> = sqlx::query_as(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'metrics'",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let existing: Vec<NaiveDate> = existing.iter().filter_map(|(n,)| day_of(n)).collect();
+    let first = horizon.date_naive();
+    let last = Utc::now().date_naive() + Days::new(DAYS_AHEAD);
+    let mut day = first;
+    while day <= last {
+        if !existing.contains(&day) {
+            let next = day + Days::new(1);
+            sqlx::query(&format!(
+                "CREATE TABLE IF NOT EXISTS {} PARTITION OF metrics FOR VALUES FROM ('{day}') TO ('{next}')",
+                name_of(day)
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+        day = day + Days::new(1);
+    }
+    let mut dropped = 0u64;
+    for day in existing {
+        // The partition's last instant is before the horizon: nothing in it is retained.
+        if day + Days::new(1) <= first {
+            let name = name_of(day);
+            let (rows,): (i64,) = sqlx::query_as(&format!("SELECT count(*)::int8 FROM {name}"))
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(&format!("DROP TABLE {name}"))
+                .execute(&mut *tx)
+                .await?;
+            dropped += rows.max(0) as u64;
+            tracing::info!(event = "partition_dropped", partition = %name, rows, "dropped a partition past retention");
+        }
+    }
+    tx.commit().await?;
+    Ok(dropped)
+}
+
+/// `metrics_p20261130` for 2026-11-30.
+fn name_of(day: NaiveDate) -> String {
+    format!("metrics_p{}", day.format("%Y%m%d"))
+}
+
+fn day_of(name: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(name.strip_prefix("metrics_p")?, "%Y%m%d").ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_names_round_trip() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        assert_eq!(name_of(day), "metrics_p20261130");
+        assert_eq!(day_of("metrics_p20261130"), Some(day));
+        assert_eq!(day_of("metrics_default"), None);
+        assert_eq!(day_of("other_p20261130"), None);
+    }
+}

@@ -1,0 +1,299 @@
+//! The PostgreSQL backend over HTTP, against a private PostgreSQL per test:
+//! the API works the same, an outage answers 503 (never 201) and recovers by
+//! itself, every acknowledged metric is stored even when the service is
+//! killed, and migrations tolerate reruns and racing instances.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tally::config::Settings;
+
+use crate::helpers::{
+    TestApp, TestRedis, assert_problem, free_port, header, metric, now, spawn_app_with,
+    test_settings,
+};
+use crate::postgres::TestPostgres;
+
+fn settings(redis: &TestRedis, url: &str) -> Settings {
+    let mut s = test_settings(redis);
+    s.database.url = Some(url.to_owned());
+    s.database.timeout = Duration::from_millis(500);
+    s.limiter.enabled = false;
+    s
+}
+
+async fn wait_ready(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let health: Value = app.get("/health").await.json().await.expect("json");
+        if health["database_connected"] == true {
+            return;
+        }
+        assert!(Instant::now() < deadline, "database never ready: {health}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn stored_values(url: &str) -> HashSet<u64> {
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    let rows: Vec<(f64,)> = sqlx::query_as("SELECT value FROM metrics")
+        .fetch_all(&mut conn)
+        .await
+        .expect("select");
+    rows.into_iter().map(|(v,)| v as u64).collect()
+}
+
+#[tokio::test]
+async fn the_api_works_the_same_over_postgres() {
+    let pg = TestPostgres::start();
+    let url = pg.database("api").await;
+    let redis = TestRedis::start().await;
+    let s = settings(&redis, &url);
+    let app = spawn_app_with(redis, s).await;
+    wait_ready(&app).await;
+    for v in [1.0, 2.0, 6.0] {
+        assert_eq!(app.post_metric(&metric("cpu", v)).await.status(), 201);
+    }
+    let batch = json!([metric("mem", 1.0), metric("mem", 3.0)]);
+    assert_eq!(app.post_batch(&batch).await.status(), 201);
+    let s = app.summary("cpu", "all").await;
+    assert_eq!(
+        (s["count"].clone(), s["sum"].clone()),
+        (json!(3), json!(9.0))
+    );
+    assert_eq!(
+        (s["min_value"].clone(), s["max_value"].clone()),
+        (json!(1.0), json!(6.0))
+    );
+    assert_eq!(s["p50"], 2.0, "exact percentiles");
+    let types: Value = app
+        .get("/api/metrics/types")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(types["types"][0]["type"], "cpu");
+    assert_eq!(types["types"][1]["count"], 2);
+    let recent: Value = app
+        .get("/api/metrics?type=cpu&limit=2")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(recent["metrics"].as_array().map(Vec::len), Some(2));
+    // A batch with one bad item stores nothing.
+    let bad = json!([metric("mem", 5.0), {"timestamp": now(), "value": "x", "type": "mem"}]);
+    assert_eq!(app.post_batch(&bad).await.status(), 422);
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM metrics")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(n, 5);
+}
+
+#[tokio::test]
+async fn an_outage_answers_503_with_retry_after_never_201_and_recovers() {
+    let pg = TestPostgres::start();
+    let url = pg.database("outage").await;
+    let redis = TestRedis::start().await;
+    let s = settings(&redis, &url);
+    let app = spawn_app_with(redis, s).await;
+    wait_ready(&app).await;
+    assert_eq!(app.post_metric(&metric("cpu", 1.0)).await.status(), 201);
+    let warm = app.summary("cpu", "all").await;
+    assert_eq!(warm["count"], 1);
+
+    pg.stop();
+    for i in 0..6 {
+        let started = Instant::now();
+        let resp = app.post_metric(&metric("cpu", 100.0 + f64::from(i))).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "bounded: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(header(&resp, "retry-after"), "2");
+        assert_problem(resp, 503).await;
+    }
+    // Reads are served from the cache while it lasts.
+    let resp = app
+        .client
+        .get(app.url("/api/metrics/summary?type=cpu"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 200);
+    let health: Value = app.get("/health").await.json().await.expect("json");
+    assert_eq!(health["status"], "degraded");
+    assert_eq!(health["database_connected"], false);
+
+    pg.start_server();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = app.post_metric(&metric("cpu", 7.0)).await.status();
+        if status == 201 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stored = stored_values(&url).await;
+    assert!(stored.contains(&7) && stored.contains(&1));
+    assert!(
+        (100..106).all(|v| !stored.contains(&v)),
+        "refused writes are not stored"
+    );
+}
+
+#[tokio::test]
+async fn no_acknowledged_metric_is_lost_when_the_database_stops_mid_load() {
+    let pg = TestPostgres::start();
+    let url = pg.database("midload").await;
+    let redis = TestRedis::start().await;
+    let s = settings(&redis, &url);
+    let app = Arc::new(spawn_app_with(redis, s).await);
+    wait_ready(&app).await;
+    let clients = (0..20u64).map(|c| {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..60u64 {
+                let v = c * 1_000 + i;
+                let resp = app.post_metric(&metric("load", v as f64)).await;
+                if resp.status() == 201 {
+                    acked.push(v);
+                }
+            }
+            acked
+        })
+    });
+    let load = tokio::spawn(join_all(clients));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pg.stop();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pg.start_server();
+    let acked: Vec<u64> = load
+        .await
+        .expect("load")
+        .into_iter()
+        .flat_map(|r| r.expect("client"))
+        .collect();
+    let stored = stored_values(&url).await;
+    let lost: Vec<&u64> = acked.iter().filter(|v| !stored.contains(v)).collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    assert!(
+        !acked.is_empty() && acked.len() < 1_200,
+        "{} acked",
+        acked.len()
+    );
+}
+
+#[tokio::test]
+async fn migrations_run_twice_and_from_two_instances_at_once() {
+    let pg = TestPostgres::start();
+    let url = pg.database("migrate").await;
+    let (r1, r2) = (TestRedis::start().await, TestRedis::start().await);
+    let (s1, s2) = (settings(&r1, &url), settings(&r2, &url));
+    let (a, b) = tokio::join!(spawn_app_with(r1, s1), spawn_app_with(r2, s2));
+    tokio::join!(wait_ready(&a), wait_ready(&b));
+    assert_eq!(a.post_metric(&metric("cpu", 1.0)).await.status(), 201);
+    drop((a, b));
+    let r3 = TestRedis::start().await;
+    let s3 = settings(&r3, &url);
+    let c = spawn_app_with(r3, s3).await;
+    wait_ready(&c).await;
+    assert_eq!(c.summary("cpu", "all").await["count"], 1, "data kept");
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .expect("migrations table");
+    assert_eq!(n, 1);
+}
+
+/// The real binary, so it can be killed with SIGKILL.
+fn spawn_binary(url: &str, redis: &TestRedis, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tally"))
+        .env("TALLY_ADDR", format!("127.0.0.1:{port}"))
+        .env("REDIS_URL", redis.url())
+        .env("DATABASE_URL", url)
+        .env("RATE_LIMIT_ENABLED", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tally starts")
+}
+
+#[tokio::test]
+async fn every_acknowledged_metric_survives_a_sigkill() {
+    let pg = TestPostgres::start();
+    let url = pg.database("sigkill").await;
+    let redis = TestRedis::start().await;
+    let port = free_port();
+    let mut child = spawn_binary(&url, &redis, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ok = client.get(format!("{base}/health")).send().await;
+        if let Ok(resp) = ok {
+            let h: Value = resp.json().await.unwrap_or_default();
+            if h["database_connected"] == true {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "binary never ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let clients = (0..32u64).map(|c| {
+        let client = client.clone();
+        let base = base.clone();
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..10_000u64 {
+                let v = c * 100_000 + i;
+                let resp = client
+                    .post(format!("{base}/api/metrics"))
+                    .header("content-type", "application/json")
+                    .body(metric("kill", v as f64).to_string())
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status() == 201 => acked.push(v),
+                    Ok(_) => {}
+                    Err(_) => break, // the server is gone
+                }
+            }
+            acked
+        })
+    });
+    let load = tokio::spawn(join_all(clients));
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let acked: Vec<u64> = load
+        .await
+        .expect("load")
+        .into_iter()
+        .flat_map(|r| r.expect("client"))
+        .collect();
+    assert!(acked.len() > 100, "the load ran: {} acked", acked.len());
+
+    // Restarted, the service sees every acknowledged metric.
+    let mut child = spawn_binary(&url, &redis, port);
+    let stored = stored_values(&url).await;
+    let lost: Vec<&u64> = acked.iter().filter(|v| !stored.contains(v)).collect();
+    assert!(lost.is_empty(), "{} acknowledged but lost", lost.len());
+    let _ = child.kill();
+    let _ = child.wait();
+}
