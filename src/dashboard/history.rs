@@ -174,6 +174,7 @@ mod tests {
             uptime: std::time::Duration::ZERO,
             accepting: true,
             redis_connected: true,
+            database_up: None,
             traffic: TrafficCounts {
                 requests,
                 ..Default::default()

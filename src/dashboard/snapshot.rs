@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub uptime: Duration,
     pub accepting: bool,
     pub redis_connected: bool,
+    /// `None` with the embedded store.
+    pub database_up: Option<bool>,
     pub traffic: TrafficCounts,
     /// Sorted by name.
     pub breakers: Vec<BreakerStatus>,
@@ -42,6 +44,7 @@ impl Snapshot {
             uptime: state.lifecycle.started.elapsed(),
             accepting: state.lifecycle.is_accepting(),
             redis_connected: state.redis.is_connected(),
+            database_up: state.store.database_up(),
             traffic: state.traffic.counts(),
             breakers,
             cache: state.cache.stats(),

@@ -297,3 +297,53 @@ async fn every_acknowledged_metric_survives_a_sigkill() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn retention_drops_whole_partitions_and_the_dashboard_shows_the_database() {
+    let pg = TestPostgres::start();
+    let url = pg.database("retention").await;
+    let redis = TestRedis::start().await;
+    let mut s = settings(&redis, &url);
+    s.store.retention = Duration::from_secs(86_400);
+    let app = spawn_app_with(redis, s.clone()).await;
+    wait_ready(&app).await;
+    let page = app.get("/dashboard").await.text().await.expect("page");
+    assert!(
+        page.contains("data-dependency=\"Database\""),
+        "database tile"
+    );
+    assert_eq!(app.post_metric(&metric("cpu", 3.0)).await.status(), 201);
+    drop(app);
+
+    // A partition wholly past retention, with rows in it.
+    let old = (chrono::Utc::now() - chrono::Duration::days(5)).date_naive();
+    let next = old + chrono::Days::new(1);
+    let name = format!("metrics_p{}", old.format("%Y%m%d"));
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+    sqlx::query(&format!(
+        "CREATE TABLE {name} PARTITION OF metrics FOR VALUES FROM ('{old}') TO ('{next}')"
+    ))
+    .execute(&mut conn)
+    .await
+    .expect("old partition");
+    sqlx::query(&format!(
+        "INSERT INTO {name} VALUES ('{old}T12:00:00Z', 'cpu', 1), ('{old}T13:00:00Z', 'cpu', 2)"
+    ))
+    .execute(&mut conn)
+    .await
+    .expect("old rows");
+
+    let redis = TestRedis::start().await;
+    let mut s2 = settings(&redis, &url);
+    s2.store.retention = Duration::from_secs(86_400);
+    let app = spawn_app_with(redis, s2).await;
+    wait_ready(&app).await;
+    let (exists,): (bool,) = sqlx::query_as("SELECT to_regclass($1) IS NOT NULL")
+        .bind(&name)
+        .fetch_one(&mut conn)
+        .await
+        .expect("regclass");
+    assert!(!exists, "the expired partition is dropped whole");
+    let stats = app.state.store.stats();
+    assert_eq!((stats.evicted_retention, stats.points), (2, 1));
+}

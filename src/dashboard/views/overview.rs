@@ -44,6 +44,17 @@ impl OverviewLive {
                 None => String::new(),
             },
         }];
+        if let Some(up) = s.database_up {
+            dependencies.push(Dependency {
+                name: "Database",
+                status: if up { "up" } else { "down" },
+                class: if up { "up" } else { "down" },
+                detail: match s.breaker(crate::store::postgres::BREAKER) {
+                    Some(b) => format!("PostgreSQL, breaker {}", format::state_label(b.state)),
+                    None => "PostgreSQL".to_owned(),
+                },
+            });
+        }
         if let Some(b) = s.breaker(crate::api::external::UPSTREAM) {
             let (status, class) = dependency_label(b.state);
             let detail = if builtin_upstream {

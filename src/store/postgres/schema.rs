@@ -27,8 +27,9 @@ pub async fn maintain(store: Arc<PostgresStore>, retention: Duration) {
     let mut backoff = Duration::from_millis(200);
     loop {
         match prepare(&store.pool, retention).await {
-            Ok(points) => {
+            Ok((points, dropped)) => {
                 store.points.store(points, Ordering::Relaxed);
+                store.evicted.fetch_add(dropped, Ordering::Relaxed);
                 store.ready.store(true, Ordering::Release);
                 tracing::info!(event = "database_ready", points, "database schema is ready");
                 break;
@@ -53,14 +54,15 @@ pub async fn maintain(store: Arc<PostgresStore>, retention: Duration) {
     }
 }
 
-/// Migrations, partitions, and the current point count.
-async fn prepare(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+/// Migrations and partitions; the current point count and the rows dropped.
+async fn prepare(pool: &PgPool, retention: Duration) -> Result<(u64, u64), sqlx::Error> {
     MIGRATOR.run(pool).await?;
-    partitions(pool, retention).await?;
+    // Counted before the drop: `stats` subtracts what retention drops.
     let (count,): (i64,) = sqlx::query_as("SELECT count(*)::int8 FROM metrics")
         .fetch_one(pool)
         .await?;
-    Ok(count.max(0) as u64)
+    let dropped = partitions(pool, retention).await?;
+    Ok((count.max(0) as u64, dropped))
 }
 
 /// Creates missing day partitions from the retention horizon to a few days
