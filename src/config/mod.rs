@@ -61,8 +61,9 @@ pub const DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS: u64 = breaker::DEFAULT_RESET_TI
 pub const DEFAULT_BREAKER_HALF_OPEN_PERMITS: u32 = breaker::DEFAULT_HALF_OPEN_PERMITS;
 pub const DEFAULT_DATABASE_POOL_SIZE: u32 = 10;
 pub const DEFAULT_DATABASE_TIMEOUT: &str = "2s";
-pub const DEFAULT_DATABASE_COMMIT_DELAY: &str = "2ms";
+pub const DEFAULT_DATABASE_COMMIT_DELAY: &str = "0ms";
 pub const DEFAULT_DATABASE_COMMIT_ROWS: usize = 5_000;
+pub const DEFAULT_DATABASE_MAX_COMMITS: usize = 2;
 pub const DEFAULT_DASHBOARD_MAX_STREAMS: usize = 200;
 pub const DEFAULT_DASHBOARD_SESSION_TTL: &str = "8h";
 /// Shortest admin token accepted.
@@ -140,6 +141,7 @@ impl Default for Settings {
                 timeout: parse::default_duration(DEFAULT_DATABASE_TIMEOUT),
                 commit_delay: parse::default_duration(DEFAULT_DATABASE_COMMIT_DELAY),
                 commit_rows: DEFAULT_DATABASE_COMMIT_ROWS,
+                max_commits: DEFAULT_DATABASE_MAX_COMMITS,
             },
             limiter: LimiterSettings {
                 enabled: true,

@@ -106,11 +106,15 @@ pub struct DatabaseSettings {
     /// Bound on getting a connection and on every statement.
     #[arg(id = "database_timeout", global = true, long = "database-timeout", env = "DATABASE_TIMEOUT", default_value = DEFAULT_DATABASE_TIMEOUT, value_parser = parse_positive_duration)]
     pub timeout: Duration,
-    /// Group commit: how long the first waiting write waits for company.
+    /// Group commit: extra wait for more rows before a commit; 0 batches what queued while the last commit ran.
     #[arg(id = "database_commit_delay", global = true, long = "database-commit-delay", env = "DATABASE_COMMIT_DELAY", default_value = DEFAULT_DATABASE_COMMIT_DELAY, value_parser = parse_duration)]
     pub commit_delay: Duration,
     /// Group commit: rows that flush a batch at once.
     #[arg(id = "database_commit_rows", global = true, long = "database-commit-rows", env = "DATABASE_COMMIT_ROWS", default_value_t = DEFAULT_DATABASE_COMMIT_ROWS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub commit_rows: usize,
+    /// Group commit: commits in flight at once (fewer make larger batches).
+    #[arg(id = "database_max_commits", global = true, long = "database-max-commits", env = "DATABASE_MAX_COMMITS", default_value_t = DEFAULT_DATABASE_MAX_COMMITS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub max_commits: usize,
 }

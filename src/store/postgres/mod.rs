@@ -83,6 +83,7 @@ impl PostgresStore {
             timeout: settings.timeout,
             commit_delay: settings.commit_delay,
             commit_rows: settings.commit_rows,
+            max_commits: settings.max_commits,
             committed: Arc::clone(&committed),
         };
         let store = Arc::new(Self {
@@ -182,6 +183,17 @@ const SUMMARY_WIDE: &str = "\
       percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]::float8[]) WITHIN GROUP (ORDER BY value) \
     FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') AND ts < coalesce($3, 'infinity')";
 
+/// PostgreSQL keeps microseconds: a bound between two is rounded up, so
+/// `[from, to)` holds the same points as in the embedded store.
+fn ceil_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    let extra = t.timestamp_subsec_nanos() % 1_000;
+    if extra == 0 {
+        t
+    } else {
+        t + chrono::Duration::nanoseconds(i64::from(1_000 - extra))
+    }
+}
+
 fn is_overflow(e: &StoreError) -> bool {
     let StoreError::Unavailable(message) = e;
     message.contains("out of range")
@@ -219,8 +231,8 @@ impl MetricStore for PostgresStore {
         let run = |sql: &'static str| {
             sqlx::query_as::<_, SummaryRow>(sql)
                 .bind(metric_type.as_str())
-                .bind(window.from)
-                .bind(window.to)
+                .bind(window.from.map(ceil_micros))
+                .bind(window.to.map(ceil_micros))
                 .fetch_one(&self.pool)
         };
         let row = match guarded(&self.breaker, self.timeout, "summary", run(SUMMARY)).await {
@@ -231,7 +243,16 @@ impl MetricStore for PostgresStore {
         };
         let (count, sum, average, min, max, latest, pct) = row;
         let pct = pct.unwrap_or_default();
-        let p = |i: usize| pct.get(i).copied();
+        // Interpolating between -MAX and MAX overflows; a percentile lies
+        // between min and max (as the embedded store guarantees).
+        let p = |i: usize| {
+            let v = pct.get(i).copied()?;
+            match (min, max) {
+                (Some(lo), Some(hi)) if v.is_nan() => Some((lo / 2.0 + hi / 2.0).clamp(lo, hi)),
+                (Some(lo), Some(hi)) => Some(v.clamp(lo, hi)),
+                _ => Some(v),
+            }
+        };
         Ok(Aggregates {
             count: count.max(0) as u64,
             sum,
@@ -272,7 +293,8 @@ impl MetricStore for PostgresStore {
     async fn types(&self) -> Result<Vec<TypeInfo>, StoreError> {
         self.check_ready()?;
         let query = sqlx::query_as::<_, (String, i64, DateTime<Utc>)>(
-            "SELECT type, count(*)::int8, max(ts) FROM metrics GROUP BY type ORDER BY type",
+            // Byte order, whatever the database's collation (as the embedded store sorts).
+            "SELECT type, count(*)::int8, max(ts) FROM metrics GROUP BY type ORDER BY type COLLATE \"C\"",
         )
         .fetch_all(&self.pool);
         let rows = guarded(&self.breaker, self.timeout, "query", query).await?;

@@ -1,6 +1,7 @@
 //! Group commit: concurrent ingests are gathered into one multi-row INSERT
 //! (one transaction), flushed after `commit_delay` or `commit_rows` rows,
-//! whichever comes first, with at most `MAX_IN_FLIGHT` commits at a time.
+//! whichever comes first, with at most `max_commits` commits at a time (while
+//! they run, the next batch grows).
 //! Each caller is told the outcome of the transaction that held its rows, so
 //! a 201 is only ever sent after the commit.
 
@@ -18,9 +19,6 @@ use crate::breaker::Breaker;
 use crate::domain::Metric;
 use crate::store::StoreError;
 
-/// Commits running at once; more batches wait (and grow) meanwhile.
-pub const MAX_IN_FLIGHT: usize = 4;
-
 /// One caller's rows and where to send the commit's outcome.
 pub struct Pending {
     pub rows: Vec<Metric>,
@@ -33,13 +31,14 @@ pub struct Writer {
     pub timeout: Duration,
     pub commit_delay: Duration,
     pub commit_rows: usize,
+    pub max_commits: usize,
     /// Rows committed (added to the store's point count).
     pub committed: Arc<AtomicU64>,
 }
 
 impl Writer {
     pub async fn run(self, mut rx: mpsc::Receiver<Pending>) {
-        let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let slots = Arc::new(Semaphore::new(self.max_commits));
         let this = Arc::new(self);
         while let Some(first) = rx.recv().await {
             let mut rows = first.rows.len();
