@@ -94,17 +94,7 @@ fn breaker_fragment_escapes_names_reasons_and_operators() {
 
 #[test]
 fn limits_fragment_says_when_limiting_is_off() {
-    let html = LimitsLive {
-        enabled: false,
-        backend: "off",
-        backend_class: "warn",
-        fail_mode: String::new(),
-        policies: Vec::new(),
-        charts: Vec::new(),
-        clients: Vec::new(),
-    }
-    .render()
-    .expect("renders");
+    let html = LimitsLive::off().render().expect("renders");
     assert!(html.contains("Rate limiting is off"));
     assert!(!html.contains("<table"));
 }

@@ -48,14 +48,20 @@ async fn stored_values(url: &str) -> HashSet<u64> {
     rows.into_iter().map(|(v,)| v as u64).collect()
 }
 
-#[tokio::test]
-async fn the_api_works_the_same_over_postgres() {
+/// A private PostgreSQL with a fresh database, and the service on it, ready.
+async fn on_postgres(database: &str) -> (TestPostgres, String, TestApp) {
     let pg = TestPostgres::start();
-    let url = pg.database("api").await;
+    let url = pg.database(database).await;
     let redis = TestRedis::start().await;
     let s = settings(&redis, &url);
     let app = spawn_app_with(redis, s).await;
     wait_ready(&app).await;
+    (pg, url, app)
+}
+
+#[tokio::test]
+async fn the_api_works_the_same_over_postgres() {
+    let (_pg, url, app) = on_postgres("api").await;
     for v in [1.0, 2.0, 6.0] {
         assert_eq!(app.post_metric(&metric("cpu", v)).await.status(), 201);
     }
@@ -99,12 +105,7 @@ async fn the_api_works_the_same_over_postgres() {
 
 #[tokio::test]
 async fn an_outage_answers_503_with_retry_after_never_201_and_recovers() {
-    let pg = TestPostgres::start();
-    let url = pg.database("outage").await;
-    let redis = TestRedis::start().await;
-    let s = settings(&redis, &url);
-    let app = spawn_app_with(redis, s).await;
-    wait_ready(&app).await;
+    let (pg, url, app) = on_postgres("outage").await;
     assert_eq!(app.post_metric(&metric("cpu", 1.0)).await.status(), 201);
     let warm = app.summary("cpu", "all").await;
     assert_eq!(warm["count"], 1);

@@ -54,17 +54,22 @@ pub struct LimitsLive {
 }
 
 impl LimitsLive {
+    /// Rate limiting is turned off.
+    pub fn off() -> Self {
+        Self {
+            enabled: false,
+            backend: "off",
+            backend_class: "warn",
+            fail_mode: String::new(),
+            policies: Vec::new(),
+            charts: Vec::new(),
+            clients: Vec::new(),
+        }
+    }
+
     pub fn build(s: &Snapshot, h: &History) -> Self {
         let Some(l) = &s.limiter else {
-            return Self {
-                enabled: false,
-                backend: "off",
-                backend_class: "warn",
-                fail_mode: String::new(),
-                policies: Vec::new(),
-                charts: Vec::new(),
-                clients: Vec::new(),
-            };
+            return Self::off();
         };
         let (backend, backend_class) = match l.backend {
             Some(Backend::Redis) => ("Redis (shared, exact)", "up"),
