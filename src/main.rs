@@ -58,6 +58,8 @@ async fn serve(settings: tally::config::Settings) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Installed before the listener is bound, so an early SIGTERM still drains.
+    let stop = tally::startup::shutdown_signal();
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {
@@ -65,7 +67,7 @@ async fn serve(settings: tally::config::Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match app.run_until_stopped().await {
+    match app.run_until(stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tally: server error: {e}");

@@ -183,11 +183,6 @@ impl Application {
         Arc::clone(&self.state)
     }
 
-    /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(shutdown_signal()).await
-    }
-
     /// Serves until `signal` resolves: stops accepting, reports not-ready, and
     /// gives in-flight requests up to the shutdown timeout to finish.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> std::io::Result<()> {
@@ -305,26 +300,32 @@ async fn evict_expired(store: Arc<MemoryStore>) {
     }
 }
 
-/// SIGINT or SIGTERM (containers stop with SIGTERM).
-pub(crate) async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// SIGINT or SIGTERM (containers stop with SIGTERM). The handlers are
+/// installed when this is called, not when it is first awaited: call it
+/// before the listener is bound, so a signal that arrives while the service
+/// is starting still means a graceful stop.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = interrupt => {},
-                    _ = term.recv() => {},
+        let handlers = signal(SignalKind::terminate())
+            .and_then(|term| signal(SignalKind::interrupt()).map(|interrupt| (term, interrupt)));
+        async move {
+            match handlers {
+                Ok((mut term, mut interrupt)) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = interrupt.recv() => {},
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = interrupt.await;
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

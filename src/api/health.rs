@@ -50,7 +50,7 @@ pub enum ReadyResponse {
     /// The service takes traffic.
     #[oai(status = 200)]
     Ready(Json<Ready>),
-    /// Shutting down: send traffic elsewhere.
+    /// Shutting down, or the database schema is not prepared yet: send traffic elsewhere.
     #[oai(status = 503, content_type = "application/problem+json")]
     NotReady(Json<Problem>),
 }
@@ -79,15 +79,21 @@ impl HealthApi {
 
     /// Readiness for traffic
     ///
-    /// 200 while the service takes traffic; 503 once shutdown has begun.
+    /// 200 while the service takes traffic; 503 once shutdown has begun, and
+    /// with PostgreSQL until its schema is prepared at startup (a later
+    /// database outage shows in `/health`, and the service keeps serving).
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
-        if state.lifecycle.is_accepting() {
+        if !state.lifecycle.is_accepting() {
+            ReadyResponse::NotReady(Json(Problem::unavailable("shutting down")))
+        } else if !state.store.prepared() {
+            ReadyResponse::NotReady(Json(Problem::unavailable(
+                "the database schema is not prepared yet",
+            )))
+        } else {
             ReadyResponse::Ready(Json(Ready {
                 status: "ready".into(),
             }))
-        } else {
-            ReadyResponse::NotReady(Json(Problem::unavailable("shutting down")))
         }
     }
 }

@@ -58,6 +58,12 @@ pub trait MetricStore: Send + Sync + 'static {
     /// Current counters (cheap; called by health and telemetry).
     fn stats(&self) -> StoreStats;
 
+    /// Whether the store can take traffic at all (a database backend: once
+    /// its schema is prepared at startup). `/ready` answers 503 until then.
+    fn prepared(&self) -> bool {
+        true
+    }
+
     /// Whether the database behind the store answers; `None` for a store
     /// without one (the embedded store).
     fn database_up(&self) -> Option<bool> {

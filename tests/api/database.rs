@@ -348,3 +348,22 @@ async fn retention_drops_whole_partitions_and_the_dashboard_shows_the_database()
     let stats = app.state.store.stats();
     assert_eq!((stats.evicted_retention, stats.points), (2, 1));
 }
+
+#[tokio::test]
+async fn ready_waits_for_the_schema_and_health_reports_the_database() {
+    let pg = TestPostgres::start();
+    let url = pg.database("ready").await;
+    pg.stop();
+    let redis = TestRedis::start().await;
+    let s = settings(&redis, &url);
+    let app = spawn_app_with(redis, s).await;
+    // The database is down at startup: the service runs, but is not ready.
+    assert_problem(app.get("/ready").await, 503).await;
+    let health: Value = app.get("/health").await.json().await.expect("json");
+    assert_eq!(health["database_connected"], false);
+    assert_eq!(app.post_metric(&metric("cpu", 1.0)).await.status(), 503);
+    pg.start_server();
+    wait_ready(&app).await;
+    assert_eq!(app.get("/ready").await.status(), 200);
+    assert_eq!(app.post_metric(&metric("cpu", 1.0)).await.status(), 201);
+}

@@ -139,7 +139,17 @@ pub(super) async fn guarded<T>(
             Ok(v)
         }
         Ok(Err(e)) => {
-            permit.record(Outcome::Failure);
+            // A data exception (SQLSTATE class 22, e.g. a float overflow) is
+            // the database answering, not failing.
+            let answered = e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .is_some_and(|code| code.starts_with("22"));
+            permit.record(if answered {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            });
             Err(StoreError::Unavailable(format!(
                 "database {what} failed: {e}"
             )))
@@ -319,6 +329,10 @@ impl MetricStore for PostgresStore {
             evicted_capacity: 0,
             types: self.types.load(Ordering::Relaxed),
         }
+    }
+
+    fn prepared(&self) -> bool {
+        self.is_ready()
     }
 
     fn database_up(&self) -> Option<bool> {
