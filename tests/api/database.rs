@@ -30,7 +30,7 @@ fn settings(redis: &TestRedis, url: &str) -> Settings {
 async fn wait_ready(app: &TestApp) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let health: Value = app.get("/health").await.json().await.expect("json");
+        let health = app.get_json("/health").await;
         if health["database_connected"] == true {
             return;
         }
@@ -77,20 +77,10 @@ async fn the_api_works_the_same_over_postgres() {
         (json!(1.0), json!(6.0))
     );
     assert_eq!(s["p50"], 2.0, "exact percentiles");
-    let types: Value = app
-        .get("/api/metrics/types")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let types = app.get_json("/api/metrics/types").await;
     assert_eq!(types["types"][0]["type"], "cpu");
     assert_eq!(types["types"][1]["count"], 2);
-    let recent: Value = app
-        .get("/api/metrics?type=cpu&limit=2")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let recent = app.get_json("/api/metrics?type=cpu&limit=2").await;
     assert_eq!(recent["metrics"].as_array().map(Vec::len), Some(2));
     // A batch with one bad item stores nothing.
     let bad = json!([metric("mem", 5.0), {"timestamp": now(), "value": "x", "type": "mem"}]);
@@ -130,7 +120,7 @@ async fn an_outage_answers_503_with_retry_after_never_201_and_recovers() {
         .await
         .expect("sent");
     assert_eq!(resp.status(), 200);
-    let health: Value = app.get("/health").await.json().await.expect("json");
+    let health = app.get_json("/health").await;
     assert_eq!(health["status"], "degraded");
     assert_eq!(health["database_connected"], false);
 
@@ -359,7 +349,7 @@ async fn ready_waits_for_the_schema_and_health_reports_the_database() {
     let app = spawn_app_with(redis, s).await;
     // The database is down at startup: the service runs, but is not ready.
     assert_problem(app.get("/ready").await, 503).await;
-    let health: Value = app.get("/health").await.json().await.expect("json");
+    let health = app.get_json("/health").await;
     assert_eq!(health["database_connected"], false);
     assert_eq!(app.post_metric(&metric("cpu", 1.0)).await.status(), 503);
     pg.start_server();

@@ -230,6 +230,11 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// `GET path`, its body as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("JSON body")
+    }
+
     pub async fn summary(&self, metric_type: &str, period: &str) -> Value {
         let resp = self
             .client
