@@ -17,6 +17,9 @@ use super::snapshot::Snapshot;
 
 /// How often the history is sampled and fragments are pushed.
 pub const TICK: Duration = Duration::from_secs(1);
+/// The metrics page's data (a query per type) is gathered at most this often;
+/// in between, its last fragment is pushed again.
+pub const METRICS_REFRESH: Duration = Duration::from_secs(5);
 /// Browsers reconnect after this long when a stream drops (milliseconds).
 pub const RETRY_MS: u64 = 2_000;
 
@@ -105,6 +108,11 @@ impl Live {
         self.channels[page.index()].send_replace(Arc::from(html));
     }
 
+    /// Pushes the page's current fragment again.
+    fn republish(&self, page: Page) {
+        self.channels[page.index()].send_modify(|_| {});
+    }
+
     fn subscribe(&self, page: Page) -> watch::Receiver<Arc<str>> {
         self.channels[page.index()].subscribe()
     }
@@ -114,15 +122,26 @@ impl Live {
 pub async fn run(dashboard: Arc<Dashboard>) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut metrics_gathered: Option<tokio::time::Instant> = None;
     loop {
         tick.tick().await;
         let snapshot = Snapshot::take(&dashboard.state);
         dashboard.history.lock().record(&snapshot);
         for page in Page::ALL {
-            if dashboard.live.watched(page) {
-                let html = dashboard.render_live(page, &snapshot).await;
-                dashboard.live.publish(page, html);
+            if !dashboard.live.watched(page) {
+                continue;
             }
+            if page == Page::Metrics {
+                // Spare the store (a database scans per type): fresh data
+                // every METRICS_REFRESH, the same fragment in between.
+                if metrics_gathered.is_some_and(|at| at.elapsed() < METRICS_REFRESH) {
+                    dashboard.live.republish(page);
+                    continue;
+                }
+                metrics_gathered = Some(tokio::time::Instant::now());
+            }
+            let html = dashboard.render_live(page, &snapshot).await;
+            dashboard.live.publish(page, html);
         }
     }
 }

@@ -435,3 +435,12 @@ async fn limits_page_shows_decisions_and_masks_limited_clients() {
     assert!(!page.contains("127.0.0.1"), "no whole address");
     assert!(page.contains("Redis (shared, exact)"));
 }
+
+#[tokio::test]
+async fn the_metrics_stream_still_pushes_every_second_between_data_refreshes() {
+    let app = app_with(|_| {}).await;
+    assert_eq!(app.post_metric(&metric("cpu", 1.0)).await.status(), 201);
+    let resp = app.get("/dashboard/stream?page=metrics").await;
+    let (updates, _) = wait_for_update(resp, Duration::from_millis(3_300), |_| false).await;
+    assert!(updates >= 3, "{updates} updates in 3.3 s");
+}
