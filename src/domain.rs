@@ -111,6 +111,19 @@ impl SummaryReport {
     }
 }
 
+/// Microseconds of a window bound, rounded up. Stores keep whole microseconds
+/// (finer digits truncated), so a point stored at microsecond `t` is at or
+/// after the bound exactly when `t` is at or after this. Every backend rounds
+/// window bounds with it, so they hold the same points.
+pub fn bound_micros(bound: DateTime<Utc>) -> i64 {
+    let micros = bound.timestamp_micros();
+    if bound.timestamp_subsec_nanos() % 1_000 == 0 {
+        micros
+    } else {
+        micros.saturating_add(1)
+    }
+}
+
 /// What the store knows about one type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypeInfo {

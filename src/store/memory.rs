@@ -43,7 +43,7 @@ use parking_lot::RwLock;
 use self::bucket::MINUTE_US;
 use self::state::State;
 use super::{MetricStore, StoreError, StoreStats};
-use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo};
+use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo, bound_micros};
 
 /// Minute buckets evicted per write-lock hold by `evict_expired`, to keep readers flowing.
 const EVICT_CHUNK: usize = 1024;
@@ -143,17 +143,6 @@ fn group_by_type(metrics: Vec<Metric>) -> Vec<(MetricType, Vec<(i64, f64)>)> {
         }
     }
     groups
-}
-
-/// Microseconds of a window bound, rounded up: a point stored at microsecond `t` (its finer
-/// digits truncated) is at or after the bound exactly when `t` is at or after this.
-fn bound_micros(bound: DateTime<Utc>) -> i64 {
-    let micros = bound.timestamp_micros();
-    if bound.timestamp_subsec_nanos() % 1_000 == 0 {
-        micros
-    } else {
-        micros.saturating_add(1)
-    }
 }
 
 fn from_micros(micros: i64) -> DateTime<Utc> {

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{MetricStore, StoreError, StoreStats};
 use crate::breaker::{Breaker, BreakerConfig, Outcome};
 use crate::config::DatabaseSettings;
-use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo};
+use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo, bound_micros};
 use writer::{Pending, Writer};
 
 /// Name of the breaker around the database.
@@ -193,15 +193,10 @@ const SUMMARY_WIDE: &str = "\
       percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]::float8[]) WITHIN GROUP (ORDER BY value) \
     FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') AND ts < coalesce($3, 'infinity')";
 
-/// PostgreSQL keeps microseconds: a bound between two is rounded up, so
-/// `[from, to)` holds the same points as in the embedded store.
-fn ceil_micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    let extra = t.timestamp_subsec_nanos() % 1_000;
-    if extra == 0 {
-        t
-    } else {
-        t + chrono::Duration::nanoseconds(i64::from(1_000 - extra))
-    }
+/// A window bound as PostgreSQL compares it: rounded up to the microsecond,
+/// as the embedded store does.
+fn bound(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(bound_micros(t)).unwrap_or(t)
 }
 
 fn is_overflow(e: &StoreError) -> bool {
@@ -241,8 +236,8 @@ impl MetricStore for PostgresStore {
         let run = |sql: &'static str| {
             sqlx::query_as::<_, SummaryRow>(sql)
                 .bind(metric_type.as_str())
-                .bind(window.from.map(ceil_micros))
-                .bind(window.to.map(ceil_micros))
+                .bind(window.from.map(bound))
+                .bind(window.to.map(bound))
                 .fetch_one(&self.pool)
         };
         let row = match guarded(&self.breaker, self.timeout, "summary", run(SUMMARY)).await {
