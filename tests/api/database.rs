@@ -59,6 +59,16 @@ async fn on_postgres(database: &str) -> (TestPostgres, String, TestApp) {
     (pg, url, app)
 }
 
+/// Rows in `table`.
+async fn count(url: &str, table: &str) -> i64 {
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    let (n,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    n
+}
+
 #[tokio::test]
 async fn the_api_works_the_same_over_postgres() {
     let (_pg, url, app) = on_postgres("api").await;
@@ -85,12 +95,7 @@ async fn the_api_works_the_same_over_postgres() {
     // A batch with one bad item stores nothing.
     let bad = json!([metric("mem", 5.0), {"timestamp": now(), "value": "x", "type": "mem"}]);
     assert_eq!(app.post_batch(&bad).await.status(), 422);
-    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
-    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM metrics")
-        .fetch_one(&mut conn)
-        .await
-        .expect("count");
-    assert_eq!(n, 5);
+    assert_eq!(count(&url, "metrics").await, 5);
 }
 
 #[tokio::test]
@@ -200,12 +205,7 @@ async fn migrations_run_twice_and_from_two_instances_at_once() {
     let c = spawn_app_with(r3, s3).await;
     wait_ready(&c).await;
     assert_eq!(c.summary("cpu", "all").await["count"], 1, "data kept");
-    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
-    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations")
-        .fetch_one(&mut conn)
-        .await
-        .expect("migrations table");
-    assert_eq!(n, 1);
+    assert_eq!(count(&url, "_sqlx_migrations").await, 1);
 }
 
 /// The real binary, so it can be killed with SIGKILL.
