@@ -4,6 +4,9 @@ use clap::Parser;
 use tally::config::{Cli, Command};
 use tally::startup::Application;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
