@@ -84,12 +84,8 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             http.route = tracing::field::Empty,
             http.response.status_code = tracing::field::Empty,
             url.path = %req.uri().path(),
-            trace_id = tracing::field::Empty,
         );
         super::otel::continue_trace(&span, req.headers());
-        if let Some(id) = super::otel::trace_id(&span) {
-            span.record("trace_id", id);
-        }
         let started = Instant::now();
         let active = metrics::gauge!(HTTP_ACTIVE_REQUESTS);
         active.increment(1.0);

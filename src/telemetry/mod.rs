@@ -1,6 +1,7 @@
 //! Logs, Prometheus metrics and the per-request telemetry middleware.
 
 mod http;
+mod logs;
 pub mod metrics;
 pub mod names;
 pub mod otel;
@@ -31,6 +32,9 @@ pub fn init(settings: &LogSettings) -> Result<otel::TracesGuard, String> {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_ansi(ansi)
             .with_writer(std::io::stderr)
+            .event_format(logs::WithTraceId::text(
+                tracing_subscriber::fmt::format().with_ansi(ansi),
+            ))
             .with_filter(filter)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
@@ -38,18 +42,29 @@ pub fn init(settings: &LogSettings) -> Result<otel::TracesGuard, String> {
             .flatten_event(true)
             .with_current_span(true)
             .with_writer(std::io::stderr)
+            .event_format(logs::WithTraceId::json(
+                tracing_subscriber::fmt::format()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true),
+            ))
             .with_filter(filter)
             .boxed(),
     };
     let provider = otel::provider()?;
     let traces: Option<BoxedLayer> = provider.as_ref().map(|p| {
-        // No per-span thread, source-location or busy/idle attributes: they
-        // cost clock reads and allocations on every request for little use.
+        // No per-span thread, source-location, target or busy/idle
+        // attributes: they cost clock reads and allocations on every request
+        // for little use. No context activation either: it attaches the OTel
+        // context on every poll of every instrumented future, and nothing here
+        // reads `Context::current()` (propagation goes through `otel::traceparent`).
         tracing_opentelemetry::layer()
             .with_tracer(otel::tracer(p))
             .with_tracked_inactivity(false)
             .with_threads(false)
             .with_location(false)
+            .with_target(false)
+            .with_context_activation(false)
             .with_filter(Targets::new().with_target("tally", LevelFilter::INFO))
             .boxed()
     });
@@ -58,5 +73,6 @@ pub fn init(settings: &LogSettings) -> Result<otel::TracesGuard, String> {
         .with(layers)
         .try_init()
         .map_err(|e| format!("cannot install the logger: {e}"))?;
+    tracing::dispatcher::get_default(logs::remember);
     Ok(otel::guard(provider))
 }

@@ -107,14 +107,6 @@ pub fn traceparent(span: &tracing::Span) -> Option<String> {
     injector.0
 }
 
-/// The trace id of `span`, for log lines (`None` when not recorded).
-pub fn trace_id(span: &tracing::Span) -> Option<String> {
-    use opentelemetry::trace::TraceContextExt;
-    let cx = span.context();
-    let id = cx.span().span_context().trace_id();
-    (id != opentelemetry::trace::TraceId::INVALID).then(|| id.to_string())
-}
-
 /// Renames `span` once its name is known (e.g. `GET /api/metrics` after routing).
 pub fn rename(span: &tracing::Span, name: String) {
     use opentelemetry::trace::TraceContextExt;

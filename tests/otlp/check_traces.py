@@ -58,6 +58,9 @@ class Receiver(http.server.BaseHTTPRequestHandler):
                             "kind": s.kind,
                             "status": s.status.code,
                             "attrs": {a.key: value(a.value) for a in s.attributes},
+                            "events": [{"name": e.name,
+                                        "attrs": {a.key: value(a.value) for a in e.attributes}}
+                                       for e in s.events],
                             "service": resource.get("service.name"),
                         })
         self.ack()
@@ -111,6 +114,7 @@ def main():
                OTEL_SERVICE_NAME="tally-under-test",
                ADMIN_TOKENS=f"ops:{TOKEN}",
                EXTERNAL_SERVICE_FAILURE_RATE="0",
+               LOG_FORMAT="json",
                RUST_LOG="warn")
     app = subprocess.Popen([binary], env=env, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{app_port}"
@@ -139,9 +143,10 @@ def main():
     finally:
         app.send_signal(signal.SIGTERM)
         try:
-            app.wait(timeout=15)
+            _, err = app.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             app.kill()
+            _, err = app.communicate()
         redis.terminate()
         redis.wait()
     time.sleep(0.5)
@@ -168,10 +173,10 @@ def main():
         check(a.get("http.request.method") == "POST" and a.get("http.route") == "/api/metrics"
               and a.get("http.response.status_code") == 201, "HTTP semantic attributes on ingest")
         check(s["status"] != 2, "no error status on a 201")
-        rl = children(s, "rate_limit")
-        check(len(rl) == 1 and rl[0]["attrs"].get("policy") == "write"
-              and rl[0]["attrs"].get("decision") == "allowed" and rl[0]["attrs"].get("backend") == "redis"
-              and "remaining" in rl[0]["attrs"], "rate_limit child span with policy, decision, backend, remaining")
+        rl = [e["attrs"] for e in s["events"] if e["name"] == "rate_limit"]
+        check(len(rl) == 1 and rl[0].get("rate_limit.policy") == "write"
+              and rl[0].get("rate_limit.decision") == "allowed" and rl[0].get("rate_limit.backend") == "redis"
+              and "rate_limit.remaining" in rl[0], "rate_limit event with policy, decision, backend, remaining")
 
     summaries = server("GET /api/metrics/summary")
     check(len(summaries) == 2, "two summary server spans")
@@ -202,6 +207,21 @@ def main():
         check(len(calls) == 1 and calls[0]["attrs"].get("breaker.permit") == "rejected",
               "upstream.call on the open breaker: permit rejected")
         check(shut[0]["status"] == 2, "error status on the 503")
+    # Logs: a line written inside a request carries that request's trace id.
+    lines = []
+    for raw in err.decode(errors="replace").splitlines():
+        try:
+            lines.append(json.loads(raw))
+        except ValueError:
+            pass
+    admin = [s for s in servers if s["name"].startswith("POST /admin/breakers/")]
+    forced = [l for l in lines if l.get("event") == "breaker_transition" and l.get("to") == "forced_open"]
+    if os.environ.get("VERBOSE"):
+        print(admin, forced, err.decode(errors="replace")[:3000])
+    check(len(admin) == 1 and len(forced) == 1 and forced[0].get("trace_id") == admin[0]["trace_id"],
+          "the breaker-transition log line carries the admin request's trace id")
+    check(all("trace_id" not in l for l in lines if l.get("message") == "listening"),
+          "no trace id on a line outside requests")
     lost = server("GET unmatched")
     check(len(lost) == 1 and lost[0]["status"] != 2, "404 span named by template 'unmatched', not an error")
     check(all(s["parent"] in by_id or s["parent"] in ("", PARENT_ID) for s in spans), "every parent link resolves")
