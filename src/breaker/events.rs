@@ -2,12 +2,14 @@
 //! one log line and one counter per transition, the state gauges, and calls
 //! by outcome.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use metrics::Counter;
 
 use parking_lot::Mutex;
 
 use super::history::{AuditEntry, Transition};
-use super::outcome::BreakerState;
+use super::outcome::{BreakerState, Outcome};
 use crate::telemetry::names;
 
 pub fn transition(breaker: &Arc<str>, last_gauged: &Mutex<u64>, transition: &Transition) {
@@ -55,14 +57,33 @@ pub fn state_gauges(breaker: &Arc<str>, current: BreakerState) {
     }
 }
 
-/// One call, by outcome: success, slow, failure, timeout or rejected.
-pub fn call(breaker: &Arc<str>, outcome: &'static str) {
-    metrics::counter!(
-        names::BREAKER_CALLS_TOTAL,
-        names::LABEL_BREAKER => Arc::clone(breaker),
-        names::LABEL_OUTCOME => outcome
-    )
-    .increment(1);
+/// The breaker's call counters by outcome, registered on first use (after the
+/// recorder is installed) and kept: a call costs one atomic add, not a lookup
+/// of the series by name and labels.
+#[derive(Debug, Default)]
+pub struct CallCounters(OnceLock<[Counter; 5]>);
+
+impl CallCounters {
+    /// One call, by outcome: success, slow, failure, timeout or rejected.
+    pub fn call(&self, breaker: &Arc<str>, outcome: Option<Outcome>) {
+        let counters = self.0.get_or_init(|| {
+            ["success", "slow", "failure", "timeout", "rejected"].map(|outcome| {
+                metrics::counter!(
+                    names::BREAKER_CALLS_TOTAL,
+                    names::LABEL_BREAKER => Arc::clone(breaker),
+                    names::LABEL_OUTCOME => outcome
+                )
+            })
+        });
+        let i = match outcome {
+            Some(Outcome::Success) => 0,
+            Some(Outcome::Slow) => 1,
+            Some(Outcome::Failure) => 2,
+            Some(Outcome::Timeout) => 3,
+            None => 4,
+        };
+        counters[i].increment(1);
+    }
 }
 
 /// Deliberate, so informational; the transition it causes (if any) has its

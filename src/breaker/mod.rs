@@ -59,6 +59,7 @@ pub struct Breaker {
     core: Mutex<Core>,
     /// Sequence number of the transition the state gauges show.
     last_gauged: Mutex<u64>,
+    calls: events::CallCounters,
 }
 
 impl Breaker {
@@ -70,6 +71,7 @@ impl Breaker {
             name,
             config,
             last_gauged: Mutex::new(0),
+            calls: events::CallCounters::default(),
         }
     }
 
@@ -88,7 +90,7 @@ impl Breaker {
         match self.locked(|core, now| core.acquire(now)) {
             Ok(ticket) => Ok(Permit::new(self, ticket)),
             Err(rejection) => {
-                events::call(&self.name, "rejected");
+                self.calls.call(&self.name, None);
                 Err(rejection)
             }
         }
@@ -151,7 +153,7 @@ impl Breaker {
 
     fn settle(&self, ticket: Ticket, outcome: Outcome) -> Outcome {
         let counted = self.locked(|core, now| core.record(ticket, outcome, now));
-        events::call(&self.name, counted.as_str());
+        self.calls.call(&self.name, Some(counted));
         counted
     }
 

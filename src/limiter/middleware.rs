@@ -102,7 +102,8 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
                 Err(err) => error_to_response(err),
             },
         };
-        set(&mut resp, "ratelimit-policy", policy.policy_header());
+        resp.headers_mut()
+            .insert("ratelimit-policy", limiter.policy_header(name));
         if let Decision::Decided { verdict, .. } = decision {
             set(
                 &mut resp,

@@ -12,8 +12,8 @@ mod policy;
 mod redis_window;
 mod stats;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use identity::{client_ip, client_key};
@@ -23,6 +23,8 @@ pub use policy::{Policy, PolicyName, ceil_secs};
 pub use redis_window::{KEY_PREFIX, RedisWindow};
 pub use stats::{LimitedClient, LimiterStats, PolicyStats, mask};
 
+use metrics::Counter;
+use poem::http::HeaderValue;
 use stats::LimiterCounters;
 
 use crate::breaker::{Breaker, Outcome};
@@ -81,6 +83,9 @@ pub struct RateLimiter {
     fail_mode: FailMode,
     last_backend: AtomicU8,
     counters: LimiterCounters,
+    decisions: DecisionCounters,
+    /// `RateLimit-Policy` per policy (write, read): fixed, so built once.
+    policy_headers: [HeaderValue; 2],
 }
 
 impl RateLimiter {
@@ -111,6 +116,10 @@ impl RateLimiter {
             fail_mode: settings.fail_mode,
             last_backend: AtomicU8::new(0),
             counters: LimiterCounters::default(),
+            decisions: DecisionCounters::default(),
+            policy_headers: [write, read].map(|p| {
+                HeaderValue::from_str(&p.policy_header()).expect("digits, letters and quotes")
+            }),
         }
     }
 
@@ -118,6 +127,14 @@ impl RateLimiter {
         match name {
             PolicyName::Write => &self.write,
             PolicyName::Read => &self.read,
+        }
+    }
+
+    /// The `RateLimit-Policy` header of a policy.
+    pub fn policy_header(&self, name: PolicyName) -> HeaderValue {
+        match name {
+            PolicyName::Write => self.policy_headers[0].clone(),
+            PolicyName::Read => self.policy_headers[1].clone(),
         }
     }
 
@@ -183,31 +200,90 @@ impl RateLimiter {
     }
 
     fn record(&self, policy: &Policy, decision: &Decision) {
-        let (backend, outcome) = match decision {
-            Decision::Decided { verdict, backend } => (
-                *backend,
-                if verdict.allowed {
-                    "allowed"
-                } else {
-                    "limited"
-                },
-            ),
-            Decision::Open => (Backend::Fallback, "allowed"),
-            Decision::Closed => (Backend::Fallback, "unavailable"),
+        let outcome = Outcome3::of(decision);
+        let backend = match decision {
+            Decision::Decided { backend, .. } => *backend,
+            Decision::Open | Decision::Closed => Backend::Fallback,
         };
-        self.counters.decided(policy.name, outcome == "allowed");
+        self.counters
+            .decided(policy.name, matches!(outcome, Outcome3::Allowed));
         let previous = self.last_backend.swap(backend as u8, Ordering::AcqRel);
         if previous != backend as u8 {
             metrics::counter!(names::RATE_LIMIT_BACKEND_SWITCHES_TOTAL, names::LABEL_BACKEND => backend.as_str())
                 .increment(1);
             tracing::info!(event = "rate_limit_backend", backend = backend.as_str(), fail_mode = ?self.fail_mode, "rate limiter backend is now {}", backend.as_str());
         }
-        metrics::counter!(
-            names::RATE_LIMIT_DECISIONS_TOTAL,
-            names::LABEL_POLICY => policy.name.as_str(),
-            names::LABEL_DECISION => outcome,
-            names::LABEL_BACKEND => backend.as_str()
-        )
-        .increment(1);
+        self.decisions.count(policy.name, outcome, backend);
+    }
+}
+
+/// A decision's label: allowed, limited or unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome3 {
+    Allowed,
+    Limited,
+    Unavailable,
+}
+
+impl Outcome3 {
+    const ALL: [Outcome3; 3] = [Outcome3::Allowed, Outcome3::Limited, Outcome3::Unavailable];
+
+    fn of(decision: &Decision) -> Self {
+        match decision {
+            Decision::Decided { verdict, .. } if verdict.allowed => Outcome3::Allowed,
+            Decision::Decided { .. } => Outcome3::Limited,
+            Decision::Open => Outcome3::Allowed,
+            Decision::Closed => Outcome3::Unavailable,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome3::Allowed => "allowed",
+            Outcome3::Limited => "limited",
+            Outcome3::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// `tally_rate_limit_decisions_total` by policy, decision and backend,
+/// registered on first use (after the recorder is installed) and kept: every
+/// `/api` request counts one, and a cached handle is one atomic add instead of
+/// a lookup of the series by name and labels.
+#[derive(Default)]
+struct DecisionCounters(OnceLock<Vec<(DecisionKey, Counter)>>);
+
+type DecisionKey = (PolicyName, Outcome3, Backend);
+
+impl DecisionCounters {
+    fn count(&self, policy: PolicyName, outcome: Outcome3, backend: Backend) {
+        let all = self.0.get_or_init(|| {
+            let mut all = Vec::new();
+            for policy in [PolicyName::Write, PolicyName::Read] {
+                for outcome in Outcome3::ALL {
+                    for backend in [Backend::Redis, Backend::Local, Backend::Fallback] {
+                        // A window allows or limits; without one it is allowed or unavailable.
+                        let possible = match backend {
+                            Backend::Fallback => outcome != Outcome3::Limited,
+                            Backend::Redis | Backend::Local => outcome != Outcome3::Unavailable,
+                        };
+                        if !possible {
+                            continue;
+                        }
+                        let counter = metrics::counter!(
+                            names::RATE_LIMIT_DECISIONS_TOTAL,
+                            names::LABEL_POLICY => policy.as_str(),
+                            names::LABEL_DECISION => outcome.as_str(),
+                            names::LABEL_BACKEND => backend.as_str()
+                        );
+                        all.push(((policy, outcome, backend), counter));
+                    }
+                }
+            }
+            all
+        });
+        if let Some((_, counter)) = all.iter().find(|(k, _)| *k == (policy, outcome, backend)) {
+            counter.increment(1);
+        }
     }
 }

@@ -3,7 +3,11 @@
 //! level, the request-duration histogram (labelled by route template,
 //! never the raw path) and the in-flight gauge.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use metrics::{Gauge, Histogram};
+use parking_lot::RwLock;
 
 use poem::http::Method;
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
@@ -34,21 +38,66 @@ fn method_label(m: &Method) -> &'static str {
 
 /// The matched route template; `unmatched` when no route matched (never the
 /// raw path, which a client controls).
-fn route_label(route: Option<&str>) -> String {
+fn route_label(route: Option<Arc<str>>) -> Arc<str> {
     match route {
-        Some(r) if !r.is_empty() => r.to_owned(),
-        _ => "unmatched".to_owned(),
+        Some(r) if !r.is_empty() => r,
+        _ => Arc::from("unmatched"),
+    }
+}
+
+/// Series kept in `RequestMetrics`; past it (not expected: routes are
+/// templates and methods and statuses are few) the macro looks each one up.
+const MAX_CACHED_SERIES: usize = 1024;
+
+/// Method, route template, status.
+type SeriesKey = (&'static str, Arc<str>, u16);
+
+/// The request metrics' handles, registered on first use (after the recorder
+/// is installed) and kept, so a request costs atomic adds instead of building
+/// a key and looking the series up by name and labels.
+#[derive(Default)]
+struct RequestMetrics {
+    active: OnceLock<Gauge>,
+    durations: RwLock<HashMap<SeriesKey, Histogram>>,
+}
+
+impl RequestMetrics {
+    fn active(&self) -> &Gauge {
+        self.active
+            .get_or_init(|| metrics::gauge!(HTTP_ACTIVE_REQUESTS))
+    }
+
+    fn duration(&self, method: &'static str, route: &Arc<str>, status: u16) -> Histogram {
+        let key = (method, Arc::clone(route), status);
+        if let Some(h) = self.durations.read().get(&key) {
+            return h.clone();
+        }
+        let h = metrics::histogram!(
+            HTTP_REQUEST_DURATION_SECONDS,
+            LABEL_METHOD => method,
+            LABEL_ROUTE => route.to_string(),
+            LABEL_STATUS => status.to_string()
+        );
+        let mut durations = self.durations.write();
+        if durations.len() < MAX_CACHED_SERIES {
+            durations.insert(key, h.clone());
+        }
+        h
     }
 }
 
 /// Also counts every answer in `Traffic` (for the dashboard).
 pub struct RequestLog {
     traffic: Arc<Traffic>,
+    metrics: Arc<RequestMetrics>,
 }
 
 impl RequestLog {
     pub fn new(traffic: Arc<Traffic>) -> Self {
-        Self { traffic }
+        Self {
+            traffic,
+            metrics: Arc::default(),
+        }
     }
 }
 
@@ -59,6 +108,7 @@ impl<E: Endpoint> Middleware<E> for RequestLog {
         RequestLogEndpoint {
             inner,
             traffic: Arc::clone(&self.traffic),
+            metrics: Arc::clone(&self.metrics),
         }
     }
 }
@@ -66,6 +116,7 @@ impl<E: Endpoint> Middleware<E> for RequestLog {
 pub struct RequestLogEndpoint<E> {
     inner: E,
     traffic: Arc<Traffic>,
+    metrics: Arc<RequestMetrics>,
 }
 
 impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
@@ -87,7 +138,7 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         );
         super::otel::continue_trace(&span, req.headers());
         let started = Instant::now();
-        let active = metrics::gauge!(HTTP_ACTIVE_REQUESTS);
+        let active = self.metrics.active();
         active.increment(1.0);
         let resp = async move {
             let resp = self.inner.call(req).await.map(IntoResponse::into_response);
@@ -103,11 +154,11 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             };
             let elapsed = started.elapsed();
             self.traffic.answered(status);
-            let route = route_label(route.as_deref());
+            let route = route_label(route);
             let current = tracing::Span::current();
             // Nothing to name or attribute when neither logs nor traces want the span.
             if !current.is_disabled() {
-                current.record("http.route", route.as_str());
+                current.record("http.route", &*route);
                 super::otel::rename(&current, format!("{method} {route}"));
                 current.record("http.response.status_code", i64::from(status));
                 if status >= 500 {
@@ -115,13 +166,9 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
                 }
             }
             tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request");
-            metrics::histogram!(
-                HTTP_REQUEST_DURATION_SECONDS,
-                LABEL_METHOD => method,
-                LABEL_ROUTE => route,
-                LABEL_STATUS => status.to_string()
-            )
-            .record(elapsed.as_secs_f64());
+            self.metrics
+                .duration(method, &route, status)
+                .record(elapsed.as_secs_f64());
             resp
         }
         .instrument(span)
