@@ -1,7 +1,10 @@
 //! Cache statistics: counters updated on the hot path (atomics), read as one
 //! snapshot by telemetry and the dashboard.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use metrics::Counter;
 
 use crate::telemetry::names;
 
@@ -21,13 +24,17 @@ pub struct CacheCounters {
     redis_errors: AtomicU64,
     computations: AtomicU64,
     stale_if_error: AtomicU64,
+    /// `tally_cache_requests_total` by tier and result, registered on first use
+    /// (after the recorder is installed) and kept: every summary request counts
+    /// one, and a kept handle is an atomic add instead of a series lookup.
+    requests: OnceLock<[[Counter; 3]; 2]>,
 }
 
 /// Which tier answered, for the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tier {
-    Memory,
-    Redis,
+    Memory = 0,
+    Redis = 1,
 }
 
 impl Tier {
@@ -53,17 +60,33 @@ impl CacheCounters {
 
     pub fn hit(&self, tier: Tier) {
         bump(&self.tier(tier).hits);
-        request(tier, "hit");
+        self.request(tier, 0);
     }
 
     pub fn miss(&self, tier: Tier) {
         bump(&self.tier(tier).misses);
-        request(tier, "miss");
+        self.request(tier, 1);
     }
 
     pub fn stale(&self, tier: Tier) {
         bump(&self.tier(tier).stale);
-        request(tier, "stale");
+        self.request(tier, 2);
+    }
+
+    /// `result`: 0 hit, 1 miss, 2 stale.
+    fn request(&self, tier: Tier, result: usize) {
+        let counters = self.requests.get_or_init(|| {
+            [Tier::Memory, Tier::Redis].map(|tier| {
+                ["hit", "miss", "stale"].map(|result| {
+                    metrics::counter!(
+                        names::CACHE_REQUESTS_TOTAL,
+                        names::LABEL_TIER => tier.as_str(),
+                        names::LABEL_RESULT => result
+                    )
+                })
+            })
+        });
+        counters[tier as usize][result].increment(1);
     }
 
     pub fn coalesced(&self) {
@@ -107,11 +130,6 @@ impl CacheCounters {
             stale_if_error: self.stale_if_error.load(Ordering::Relaxed),
         }
     }
-}
-
-fn request(tier: Tier, result: &'static str) {
-    metrics::counter!(names::CACHE_REQUESTS_TOTAL, names::LABEL_TIER => tier.as_str(), names::LABEL_RESULT => result)
-        .increment(1);
 }
 
 /// One tier's numbers.
