@@ -28,9 +28,7 @@ if [ -z "$bin" ]; then
   cargo build --release -q --bin tally
   bin=./target/release/tally
 fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-work=$(mktemp -d)
-pids=()
+source benches/lib.sh
 readers=()
 # shellcheck disable=SC2317  # called by the EXIT trap and between rounds
 stop_readers() {
@@ -41,15 +39,11 @@ stop_readers() {
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   stop_readers
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_all
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
-pids+=($!)
+start_redis
 
 port=$(free_port)
 base=http://127.0.0.1:$port

@@ -18,15 +18,11 @@ mode=${MODE:-limiter}
 load=${LOAD_SH:-../shared/bench/load.sh}
 
 cargo build --release -q --bin tally
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+source benches/lib.sh
+# shellcheck disable=SC2317  # called by the EXIT trap
+cleanup() { stop_all; rm -rf "$work"; }
 trap cleanup EXIT
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
-pids+=($!)
+start_redis
 
 # load.sh posts a fixed 2026-01-01 timestamp first: retention must cover it.
 common=(TALLY_RETENTION=400d RUST_LOG=warn,tally::startup=info REDIS_URL=redis://127.0.0.1:$redis_port
