@@ -13,6 +13,9 @@ pub mod problem;
 pub mod query;
 mod responses;
 
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
 use poem_openapi::{OpenApiService, Tags};
 
 pub use admin::AdminApi;
@@ -53,4 +56,60 @@ pub fn service() -> OpenApiService<Apis, ()> {
 /// The OpenAPI document exactly as served at `/openapi.json`.
 pub fn spec_json() -> String {
     service().spec()
+}
+
+/// The documented route template (`/admin/breakers/{name}`) of a route pattern
+/// as poem-openapi registers it (`/admin/breakers/:param0`: it numbers path
+/// parameters), for metric labels and span names; `None` for anything else.
+pub fn route_template(pattern: &str) -> Option<Arc<str>> {
+    static TEMPLATES: OnceLock<HashMap<String, Arc<str>>> = OnceLock::new();
+    TEMPLATES
+        .get_or_init(|| {
+            let spec: serde_json::Value = serde_json::from_str(&spec_json()).unwrap_or_default();
+            let paths = spec["paths"].as_object().cloned().unwrap_or_default();
+            paths
+                .keys()
+                .filter(|path| path.contains('{'))
+                .map(|path| (registered_pattern(path), Arc::from(path.as_str())))
+                .collect()
+        })
+        .get(pattern)
+        .cloned()
+}
+
+/// `/a/{x}/b/{y}` as poem-openapi registers it: `/a/:param0/b/:param1`.
+fn registered_pattern(template: &str) -> String {
+    let mut n = 0;
+    template
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') && segment.ends_with('}') {
+                n += 1;
+                format!(":param{}", n - 1)
+            } else {
+                segment.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{registered_pattern, route_template};
+
+    #[test]
+    fn path_parameters_are_numbered_as_poem_openapi_registers_them() {
+        assert_eq!(registered_pattern("/a/{x}/b/{y}"), "/a/:param0/b/:param1");
+        assert_eq!(registered_pattern("/health"), "/health");
+    }
+
+    #[test]
+    fn a_registered_pattern_maps_back_to_its_documented_template() {
+        assert_eq!(
+            route_template("/admin/breakers/:param0").as_deref(),
+            Some("/admin/breakers/{name}")
+        );
+        assert_eq!(route_template("/api/metrics"), None);
+    }
 }

@@ -37,9 +37,11 @@ fn method_label(m: &Method) -> &'static str {
 }
 
 /// The matched route template; `unmatched` when no route matched (never the
-/// raw path, which a client controls).
+/// raw path, which a client controls). Path parameters read as documented
+/// (`/admin/breakers/{name}`), not as poem-openapi numbers them internally.
 fn route_label(route: Option<Arc<str>>) -> Arc<str> {
     match route {
+        Some(r) if r.contains(":param") => crate::api::route_template(&r).unwrap_or(r),
         Some(r) if !r.is_empty() => r,
         _ => Arc::from("unmatched"),
     }

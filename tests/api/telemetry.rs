@@ -38,8 +38,8 @@ async fn metrics_are_exposed_by_route_template_without_client_controlled_labels(
     for series in [
         r#"http_server_request_duration_seconds_count{method="POST",route="/api/metrics",status="201"}"#,
         r#"route="/api/metrics/summary""#,
-        // poem-openapi names path parameters by position in its templates.
-        r#"route="/admin/breakers/:param0",status="401""#,
+        // As documented, not as poem-openapi numbers path parameters (`:param0`).
+        r#"route="/admin/breakers/{name}",status="401""#,
         r#"route="unmatched",status="404""#,
         "http_server_active_requests",
         "tally_rate_limit_decisions_total{",

@@ -214,7 +214,9 @@ def main():
             lines.append(json.loads(raw))
         except ValueError:
             pass
-    admin = [s for s in servers if s["name"].startswith("POST /admin/breakers/")]
+    admin = server("POST /admin/breakers/{name}")
+    check(len(admin) == 1 and admin[0]["attrs"].get("http.route") == "/admin/breakers/{name}",
+          "a path parameter's route reads as documented: /admin/breakers/{name}")
     forced = [l for l in lines if l.get("event") == "breaker_transition" and l.get("to") == "forced_open"]
     if os.environ.get("VERBOSE"):
         print(admin, forced, err.decode(errors="replace")[:3000])
