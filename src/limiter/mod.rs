@@ -200,13 +200,13 @@ impl RateLimiter {
     }
 
     fn record(&self, policy: &Policy, decision: &Decision) {
-        let outcome = Outcome3::of(decision);
+        let outcome = DecisionLabel::of(decision);
         let backend = match decision {
             Decision::Decided { backend, .. } => *backend,
             Decision::Open | Decision::Closed => Backend::Fallback,
         };
         self.counters
-            .decided(policy.name, matches!(outcome, Outcome3::Allowed));
+            .decided(policy.name, matches!(outcome, DecisionLabel::Allowed));
         let previous = self.last_backend.swap(backend as u8, Ordering::AcqRel);
         if previous != backend as u8 {
             metrics::counter!(names::RATE_LIMIT_BACKEND_SWITCHES_TOTAL, names::LABEL_BACKEND => backend.as_str())
@@ -219,29 +219,33 @@ impl RateLimiter {
 
 /// A decision's label: allowed, limited or unavailable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome3 {
+enum DecisionLabel {
     Allowed,
     Limited,
     Unavailable,
 }
 
-impl Outcome3 {
-    const ALL: [Outcome3; 3] = [Outcome3::Allowed, Outcome3::Limited, Outcome3::Unavailable];
+impl DecisionLabel {
+    const ALL: [DecisionLabel; 3] = [
+        DecisionLabel::Allowed,
+        DecisionLabel::Limited,
+        DecisionLabel::Unavailable,
+    ];
 
     fn of(decision: &Decision) -> Self {
         match decision {
-            Decision::Decided { verdict, .. } if verdict.allowed => Outcome3::Allowed,
-            Decision::Decided { .. } => Outcome3::Limited,
-            Decision::Open => Outcome3::Allowed,
-            Decision::Closed => Outcome3::Unavailable,
+            Decision::Decided { verdict, .. } if verdict.allowed => DecisionLabel::Allowed,
+            Decision::Decided { .. } => DecisionLabel::Limited,
+            Decision::Open => DecisionLabel::Allowed,
+            Decision::Closed => DecisionLabel::Unavailable,
         }
     }
 
     fn as_str(self) -> &'static str {
         match self {
-            Outcome3::Allowed => "allowed",
-            Outcome3::Limited => "limited",
-            Outcome3::Unavailable => "unavailable",
+            DecisionLabel::Allowed => "allowed",
+            DecisionLabel::Limited => "limited",
+            DecisionLabel::Unavailable => "unavailable",
         }
     }
 }
@@ -253,19 +257,21 @@ impl Outcome3 {
 #[derive(Default)]
 struct DecisionCounters(OnceLock<Vec<(DecisionKey, Counter)>>);
 
-type DecisionKey = (PolicyName, Outcome3, Backend);
+type DecisionKey = (PolicyName, DecisionLabel, Backend);
 
 impl DecisionCounters {
-    fn count(&self, policy: PolicyName, outcome: Outcome3, backend: Backend) {
+    fn count(&self, policy: PolicyName, outcome: DecisionLabel, backend: Backend) {
         let all = self.0.get_or_init(|| {
             let mut all = Vec::new();
             for policy in [PolicyName::Write, PolicyName::Read] {
-                for outcome in Outcome3::ALL {
+                for outcome in DecisionLabel::ALL {
                     for backend in [Backend::Redis, Backend::Local, Backend::Fallback] {
                         // A window allows or limits; without one it is allowed or unavailable.
                         let possible = match backend {
-                            Backend::Fallback => outcome != Outcome3::Limited,
-                            Backend::Redis | Backend::Local => outcome != Outcome3::Unavailable,
+                            Backend::Fallback => outcome != DecisionLabel::Limited,
+                            Backend::Redis | Backend::Local => {
+                                outcome != DecisionLabel::Unavailable
+                            }
                         };
                         if !possible {
                             continue;
