@@ -52,8 +52,7 @@ env TALLY_RETENTION=400d RUST_LOG=warn REDIS_URL="redis://127.0.0.1:$redis_port"
   RATE_LIMIT_REQUESTS=1000000000 RATE_LIMIT_READ_REQUESTS=1000000000 \
   TALLY_ADDR="127.0.0.1:$port" "$bin" 2>"$work/tally.log" &
 pids+=($!)
-for _ in $(seq 100); do curl -fsS -o /dev/null "$base/ready" 2>/dev/null && break; sleep 0.1; done
-curl -fsS -o /dev/null "$base/ready" || { echo "dashboard.sh: $base/ready never answered 200" >&2; cat "$work/tally.log" >&2; exit 1; }
+wait_ready "$base" || { echo "dashboard.sh: $base/ready never answered 200" >&2; cat "$work/tally.log" >&2; exit 1; }
 
 # A stream that is not there would make every round measure nothing: say so early.
 probe=$(curl -sN -o /dev/null -w '%{http_code} %{content_type}' --max-time 2 "$base/dashboard/stream?page=overview" || true)

@@ -52,17 +52,7 @@ for v in embedded postgres; do
 done
 
 echo "== 1. single POST: durable (postgres) vs embedded"
-ratios=()
-for r in $(seq "$rounds"); do
-  declare -A ingest=()
-  for v in embedded postgres; do
-    echo "== round $r: $v"
-    out=$(bash "$load" "http://127.0.0.1:${port[$v]}" "$secs" "$conns")
-    echo "$out"
-    ingest[$v]=$(awk '$1=="ingest" {print $2}' <<<"$out")
-  done
-  ratios+=("$(awk -v a="${ingest[postgres]}" -v b="${ingest[embedded]}" 'BEGIN { printf "%.2f", a/b }')")
-done
+alternate_rounds "" embedded postgres postgres embedded
 printf 'ingest postgres/embedded per round: %s   median %s (target >= 0.50)\n' "${ratios[*]}" \
   "$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
 

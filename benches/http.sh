@@ -45,21 +45,9 @@ for v in on off; do
   env "${common[@]}" "${extra[@]}" TALLY_ADDR=127.0.0.1:${port[$v]} ./target/release/tally 2>"$work/$v.log" &
   pids+=($!)
 done
-for v in on off; do
-  for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:${port[$v]}/ready" 2>/dev/null && break; sleep 0.1; done
-done
+for v in on off; do wait_ready "http://127.0.0.1:${port[$v]}"; done
 
-ratios=()
-for r in $(seq "$rounds"); do
-  declare -A ingest=()
-  for v in on off; do
-    echo "== round $r: $mode $v"
-    out=$(bash "$load" "http://127.0.0.1:${port[$v]}" "$secs" "$conns")
-    echo "$out"
-    ingest[$v]=$(awk '$1=="ingest" {print $2}' <<<"$out")
-  done
-  ratios+=("$(awk -v a="${ingest[on]}" -v b="${ingest[off]}" 'BEGIN { printf "%.2f", a/b }')")
-done
+alternate_rounds "$mode" on off on off
 for p in "${pids[@]:1}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 for v in on off; do
   echo "cache, $mode $v: $(grep -o 'cache_hit_ratio=[0-9.]*.*computations=[0-9]*' "$work/$v.log" | tail -1)"

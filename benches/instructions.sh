@@ -35,7 +35,7 @@ case_() {
     TALLY_ADDR="127.0.0.1:$port" \
     valgrind --tool=callgrind --callgrind-out-file="$out/cg.%p" ./target/release/tally 2>"$out/log" &
   local app=$!
-  for _ in $(seq 300); do curl -fsS -o /dev/null "http://127.0.0.1:$port/ready" 2>/dev/null && break; sleep 0.2; done
+  wait_ready "http://127.0.0.1:$port" 60
   curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' \
     -d '{"timestamp":"2026-01-01T00:00:00Z","value":1,"type":"bench_0"}' "http://127.0.0.1:$port/api/metrics"
   local args=("http://127.0.0.1:$port$path")

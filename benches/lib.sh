@@ -20,3 +20,31 @@ start_redis() {
   redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
   pids+=($!)
 }
+
+# Waits for URL's /ready to answer 200 (up to SECONDS, default 30); fails otherwise.
+wait_ready() {
+  for _ in $(seq $((${2:-30} * 10))); do
+    curl -fsS -o /dev/null "$1/ready" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Runs load.sh ("$load", "$secs", "$conns") against two servers in alternation,
+# "$rounds" times, so drift on a noisy machine hits both alike; prints each
+# table and leaves the per-round ingest ratios NUM ÷ DEN in `ratios`.
+#   alternate_rounds LABEL FIRST SECOND NUM DEN   (servers at 127.0.0.1:${port[NAME]})
+alternate_rounds() {
+  local label=$1 first=$2 second=$3 num=$4 den=$5 r v out
+  ratios=()
+  for r in $(seq "$rounds"); do
+    declare -A ingest=()
+    for v in "$first" "$second"; do
+      echo "== round $r: ${label:+$label }$v"
+      out=$(bash "$load" "http://127.0.0.1:${port[$v]}" "$secs" "$conns")
+      echo "$out"
+      ingest[$v]=$(awk '$1=="ingest" {print $2}' <<<"$out")
+    done
+    ratios+=("$(awk -v a="${ingest[$num]}" -v b="${ingest[$den]}" 'BEGIN { printf "%.2f", a/b }')")
+  done
+}
