@@ -12,6 +12,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use tally::config::Settings;
+use tokio::task::{JoinError, JoinHandle};
 
 use crate::helpers::{
     TestApp, TestRedis, assert_problem, free_port, header, metric, now, spawn_app_with,
@@ -60,6 +61,15 @@ async fn on_postgres(database: &str) -> (TestPostgres, String, TestApp) {
 }
 
 /// Rows in `table`.
+/// Every value the load's clients saw acknowledged (201), once the load ends.
+async fn acknowledged(load: JoinHandle<Vec<Result<Vec<u64>, JoinError>>>) -> Vec<u64> {
+    load.await
+        .expect("load")
+        .into_iter()
+        .flat_map(|r| r.expect("client"))
+        .collect()
+}
+
 async fn count(url: &str, table: &str) -> i64 {
     let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
     let (n,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {table}"))
@@ -174,12 +184,7 @@ async fn no_acknowledged_metric_is_lost_when_the_database_stops_mid_load() {
     pg.stop();
     tokio::time::sleep(Duration::from_millis(500)).await;
     pg.start_server();
-    let acked: Vec<u64> = load
-        .await
-        .expect("load")
-        .into_iter()
-        .flat_map(|r| r.expect("client"))
-        .collect();
+    let acked = acknowledged(load).await;
     let stored = stored_values(&url).await;
     let lost: Vec<&u64> = acked.iter().filter(|v| !stored.contains(v)).collect();
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
@@ -272,12 +277,7 @@ async fn every_acknowledged_metric_survives_a_sigkill() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     child.kill().expect("SIGKILL");
     let _ = child.wait();
-    let acked: Vec<u64> = load
-        .await
-        .expect("load")
-        .into_iter()
-        .flat_map(|r| r.expect("client"))
-        .collect();
+    let acked = acknowledged(load).await;
     assert!(acked.len() > 100, "the load ran: {} acked", acked.len());
 
     // Restarted, the service sees every acknowledged metric.
