@@ -32,15 +32,13 @@ pub fn init(settings: &LogSettings) -> Result<otel::TracesGuard, String> {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_ansi(ansi)
             .with_writer(std::io::stderr)
-            .event_format(logs::WithTraceId::text(
-                tracing_subscriber::fmt::format().with_ansi(ansi),
-            ))
+            .event_format(logs::WithTraceId::text(tracing_subscriber::fmt::format()))
             .with_filter(filter)
             .boxed(),
+        // `.json()` for the JSON field formatter; the line layout is the
+        // event format's.
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
-            .flatten_event(true)
-            .with_current_span(true)
             .with_writer(std::io::stderr)
             .event_format(logs::WithTraceId::json(
                 tracing_subscriber::fmt::format()
