@@ -121,10 +121,10 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
 /// decides first, so the event's time since the span's start is how long the
 /// decision took.
 fn trace_decision(policy: &Policy, decision: &Decision) {
-    let span = tracing::Span::current();
-    if span.is_disabled() {
+    if !crate::telemetry::otel::active() {
         return;
     }
+    let span = tracing::Span::current();
     let (outcome, backend, remaining) = match decision {
         Decision::Decided { verdict, backend } => (
             if verdict.allowed {

@@ -161,7 +161,9 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             // Nothing to name or attribute when neither logs nor traces want the span.
             if !current.is_disabled() {
                 current.record("http.route", &*route);
-                super::otel::rename(&current, format!("{method} {route}"));
+                if super::otel::active() {
+                    super::otel::rename(&current, format!("{method} {route}"));
+                }
                 current.record("http.response.status_code", i64::from(status));
                 if status >= 500 {
                     current.record("otel.status_code", "ERROR");

@@ -4,6 +4,8 @@
 //! W3C trace-context propagation in and out. With no endpoint set nothing is
 //! exported and nothing is said about it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
@@ -16,6 +18,14 @@ const ENDPOINT_VARS: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 ];
+
+/// Whether spans go to OpenTelemetry (an OTLP endpoint is configured and the
+/// layer installed), so the hot path can skip work only traces use.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+pub fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
 
 /// Flushes and stops the exporter when dropped (at the end of `main`).
 pub struct TracesGuard(Option<SdkTracerProvider>);
@@ -61,7 +71,9 @@ pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
     Ok(Some(provider))
 }
 
+/// Called once the subscriber with the traces layer is installed.
 pub fn guard(provider: Option<SdkTracerProvider>) -> TracesGuard {
+    ACTIVE.store(provider.is_some(), Ordering::Relaxed);
     TracesGuard(provider)
 }
 
