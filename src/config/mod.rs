@@ -43,6 +43,7 @@ pub const DEFAULT_RATE_LIMIT_WINDOW_SECONDS: u64 = 60;
 pub const DEFAULT_RATE_LIMIT_READ_REQUESTS: u64 = 600;
 pub const DEFAULT_RATE_LIMIT_READ_WINDOW_SECONDS: u64 = 60;
 pub const DEFAULT_RATE_LIMIT_REDIS_TIMEOUT_MS: u64 = 50;
+pub const DEFAULT_RATE_LIMIT_LEASE_MS: u64 = 500;
 pub const DEFAULT_CACHE_LOCAL_CAPACITY: u64 = 10_000;
 pub const DEFAULT_CACHE_LOCAL_TTL_MS: u64 = 1_000;
 pub const DEFAULT_CACHE_TTL_SECONDS: u64 = 10;
@@ -150,6 +151,7 @@ impl Default for Settings {
                 read_requests: DEFAULT_RATE_LIMIT_READ_REQUESTS,
                 read_window_seconds: DEFAULT_RATE_LIMIT_READ_WINDOW_SECONDS,
                 redis_timeout_ms: DEFAULT_RATE_LIMIT_REDIS_TIMEOUT_MS,
+                lease_ms: DEFAULT_RATE_LIMIT_LEASE_MS,
                 fail_mode: FailMode::Local,
                 trusted_proxies: TrustedProxies::default(),
             },

@@ -47,6 +47,10 @@ pub struct LimiterSettings {
     #[arg(global = true, long = "rate-limit-redis-timeout-ms", env = "RATE_LIMIT_REDIS_TIMEOUT_MS", default_value_t = DEFAULT_RATE_LIMIT_REDIS_TIMEOUT_MS,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub redis_timeout_ms: u64,
+    /// How long a quota lease lasts, in milliseconds: a busy client's slots that Redis reserves for this instance, handed out without a call each (0: every decision calls Redis).
+    #[arg(global = true, long = "rate-limit-lease-ms", env = "RATE_LIMIT_LEASE_MS", default_value_t = DEFAULT_RATE_LIMIT_LEASE_MS,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub lease_ms: u64,
     /// Behaviour while Redis is unavailable.
     #[arg(global = true, long = "rate-limit-fail-mode", env = "RATE_LIMIT_FAIL_MODE", value_enum, default_value_t = FailMode::Local)]
     pub fail_mode: FailMode,

@@ -34,15 +34,32 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) ->
     nearest
 }
 
-/// The key the limiter counts under: the address, or its /64 for IPv6 (one
-/// host usually holds a whole /64, so per-address keys would be free quota).
-pub fn client_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            let net = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-            format!("{net}/64")
+/// Whom the limiter counts: the address, or its /64 for IPv6 (one host
+/// usually holds a whole /64, so per-address keys would be free quota).
+/// `Copy` and hashable, so a decision served from a lease builds no string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientKey(IpAddr);
+
+impl ClientKey {
+    pub fn of(ip: IpAddr) -> Self {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                Self(IpAddr::V6(Ipv6Addr::new(
+                    s[0], s[1], s[2], s[3], 0, 0, 0, 0,
+                )))
+            }
+            v4 => Self(v4),
+        }
+    }
+}
+
+/// As it appears in Redis keys: `203.0.113.7`, `2001:db8:1:2::/64`.
+impl std::fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => write!(f, "{v4}"),
+            IpAddr::V6(net) => write!(f, "{net}/64"),
         }
     }
 }
@@ -156,8 +173,14 @@ mod tests {
 
     #[test]
     fn keys_group_ipv6_by_64_and_unmap_ipv4() {
-        assert_eq!(client_key(ip("2001:db8:1:2:3:4:5:6")), "2001:db8:1:2::/64");
-        assert_eq!(client_key(ip("::ffff:1.2.3.4").to_canonical()), "1.2.3.4");
+        let key = |s: &str| ClientKey::of(ip(s)).to_string();
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(key("::ffff:1.2.3.4"), "1.2.3.4");
+        assert_eq!(
+            ClientKey::of(ip("2001:db8:1:2::9")),
+            ClientKey::of(ip("2001:db8:1:2:ffff::1")),
+            "one /64, one client"
+        );
         let h = headers(&[]);
         assert_eq!(
             client_ip(ip("::ffff:1.2.3.4"), &h, &trusted(&[])),

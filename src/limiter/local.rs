@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use super::Verdict;
+use super::identity::ClientKey;
 use super::policy::{Policy, PolicyName};
 
 const SHARDS: usize = 16;
@@ -21,18 +22,19 @@ const MAX_CLIENTS_PER_SHARD: usize = 8_192;
 
 type Log = VecDeque<u64>;
 
-pub struct LocalWindow {
+/// Keyed by policy and client (`K` is a plain string in the unit tests).
+pub struct LocalWindow<K = ClientKey> {
     epoch: Instant,
-    shards: Vec<Mutex<HashMap<(PolicyName, String), Log>>>,
+    shards: Vec<Mutex<HashMap<(PolicyName, K), Log>>>,
 }
 
-impl Default for LocalWindow {
+impl<K: Hash + Eq + Clone> Default for LocalWindow<K> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl LocalWindow {
+impl<K: Hash + Eq + Clone> LocalWindow<K> {
     pub fn new() -> Self {
         Self {
             epoch: Instant::now(),
@@ -42,10 +44,10 @@ impl LocalWindow {
 
     /// Accepts when fewer than `limit` requests were accepted in the last
     /// `window`; a rejected request is not recorded.
-    pub fn decide(&self, policy: &Policy, client: &str) -> Verdict {
+    pub fn decide(&self, policy: &Policy, client: K) -> Verdict {
         let now = self.micros(Instant::now());
         let window = policy.window.as_micros() as u64;
-        let key = (policy.name, client.to_owned());
+        let key = (policy.name, client);
         let mut shard = self.shards[shard_of(&key)].lock();
         if shard.len() >= MAX_CLIENTS_PER_SHARD && !shard.contains_key(&key) {
             make_room(&mut shard, now, window);
@@ -74,14 +76,18 @@ impl LocalWindow {
     }
 }
 
-fn shard_of(key: &(PolicyName, String)) -> usize {
+fn shard_of<K: Hash>(key: &(PolicyName, K)) -> usize {
     let mut h = DefaultHasher::new();
     key.hash(&mut h);
     (h.finish() as usize) % SHARDS
 }
 
 /// Drops idle clients; if none is idle, the one whose newest request is oldest.
-fn make_room(shard: &mut HashMap<(PolicyName, String), Log>, now: u64, window: u64) {
+fn make_room<K: Hash + Eq + Clone>(
+    shard: &mut HashMap<(PolicyName, K), Log>,
+    now: u64,
+    window: u64,
+) {
     shard.retain(|_, log| log.back().is_some_and(|&t| t + window > now));
     if shard.len() >= MAX_CLIENTS_PER_SHARD {
         let stalest = shard
@@ -108,7 +114,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn exactly_n_in_any_window_and_quota_returns_one_by_one() {
-        let w = LocalWindow::new();
+        let w = LocalWindow::<&str>::new();
         let p = policy(3, 10);
         // t=0: two requests; t=4: one more; the fourth is refused.
         assert!(w.decide(&p, "c").allowed);
@@ -140,7 +146,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn rejections_do_not_consume_quota_and_clients_are_separate() {
-        let w = LocalWindow::new();
+        let w = LocalWindow::<&str>::new();
         let p = policy(2, 60);
         assert!(w.decide(&p, "a").allowed);
         assert!(w.decide(&p, "a").allowed);
@@ -160,7 +166,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn policies_do_not_share_quota() {
-        let w = LocalWindow::new();
+        let w = LocalWindow::<&str>::new();
         let write = policy(1, 60);
         let read = Policy {
             name: PolicyName::Read,
@@ -173,10 +179,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn tracked_clients_are_bounded() {
-        let w = LocalWindow::new();
+        let w = LocalWindow::<usize>::new();
         let p = policy(1, 60);
         for i in 0..(SHARDS * MAX_CLIENTS_PER_SHARD + 1000) {
-            w.decide(&p, &i.to_string());
+            w.decide(&p, i);
         }
         let tracked: usize = w.shards.iter().map(|s| s.lock().len()).sum();
         assert!(tracked <= SHARDS * MAX_CLIENTS_PER_SHARD);

@@ -6,12 +6,15 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use opentelemetry::KeyValue;
-use poem::http::{HeaderValue, Method, StatusCode};
+use poem::http::{HeaderName, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::{Decision, Policy, PolicyName, RateLimiter, ceil_secs, client_ip, client_key};
+use super::{ClientKey, Decision, Policy, PolicyName, RateLimiter, ceil_secs, client_ip};
 use crate::api::problem::{Problem, error_to_response};
+
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// Passes everything through when built without a limiter (limiting disabled).
 pub struct RateLimit {
@@ -66,9 +69,9 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
             .as_socket_addr()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
         let ip = client_ip(peer, req.headers(), limiter.trusted_proxies());
-        let client = client_key(ip);
+        let client = ClientKey::of(ip);
         let policy = *limiter.policy(name);
-        let decision = limiter.check(name, &client).await;
+        let decision = limiter.check(name, client).await;
         trace_decision(&policy, &decision);
 
         let mut resp = match decision {
@@ -103,11 +106,10 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
             },
         };
         resp.headers_mut()
-            .insert("ratelimit-policy", limiter.policy_header(name));
+            .insert(RATELIMIT_POLICY, limiter.policy_header(name));
         if let Decision::Decided { verdict, .. } = decision {
-            set(
-                &mut resp,
-                "ratelimit",
+            resp.headers_mut().insert(
+                RATELIMIT,
                 policy.state_header(verdict.remaining, verdict.reset),
             );
         }

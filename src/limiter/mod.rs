@@ -1,11 +1,13 @@
 //! Rate limiting for `/api`: an exact sliding window kept in Redis (one script
-//! call per decision, Redis time), with an in-process window of the same policy
-//! when Redis fails or is slow. Redis calls go through the shared `redis` circuit
+//! call per decision, Redis time, and quota leases that let a busy client's
+//! requests skip the call), with an in-process window of the same policy when
+//! Redis fails or is slow. Redis calls go through the shared `redis` circuit
 //! breaker: while it is open no request waits on Redis, and decisions go local
 //! until a probe succeeds.
 
 mod batch;
 mod identity;
+mod lease;
 mod local;
 mod middleware;
 mod policy;
@@ -16,13 +18,15 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-pub use identity::{client_ip, client_key};
+pub use identity::{ClientKey, client_ip};
+pub use lease::{LEASE_MAX, LIMIT_SHARE};
 pub use local::LocalWindow;
 pub use middleware::RateLimit;
 pub use policy::{Policy, PolicyName, ceil_secs};
 pub use redis_window::{KEY_PREFIX, RedisWindow};
 pub use stats::{LimitedClient, LimiterStats, PolicyStats, mask};
 
+use lease::{Leases, Take};
 use metrics::Counter;
 use poem::http::HeaderValue;
 use stats::LimiterCounters;
@@ -79,6 +83,7 @@ pub struct RateLimiter {
     trusted: TrustedProxies,
     gate: RedisGate,
     window: RedisWindow,
+    leases: Arc<Leases>,
     local: LocalWindow,
     fail_mode: FailMode,
     last_backend: AtomicU8,
@@ -101,6 +106,11 @@ impl RateLimiter {
             limit: settings.read_requests,
             window: Duration::from_secs(settings.read_window_seconds),
         };
+        let timeout = Duration::from_millis(settings.redis_timeout_ms);
+        let leases = Arc::new(Leases::new(
+            Duration::from_millis(settings.lease_ms),
+            timeout,
+        ));
         Self {
             write,
             read,
@@ -110,16 +120,20 @@ impl RateLimiter {
                 redis.client().clone(),
                 write,
                 read,
-                Duration::from_millis(settings.redis_timeout_ms),
+                Arc::clone(&leases),
+                timeout,
             ),
+            leases,
             local: LocalWindow::new(),
             fail_mode: settings.fail_mode,
             last_backend: AtomicU8::new(0),
             counters: LimiterCounters::default(),
             decisions: DecisionCounters::default(),
-            policy_headers: [write, read].map(|p| {
-                HeaderValue::from_str(&p.policy_header()).expect("digits, letters and quotes")
-            }),
+            // Static values: a clone on every response is then a copy, not a
+            // reference count shared by every core (two short strings per
+            // limiter, kept for the process' life).
+            policy_headers: [write, read]
+                .map(|p| HeaderValue::from_static(Box::leak(p.policy_header().into_boxed_str()))),
         }
     }
 
@@ -164,10 +178,22 @@ impl RateLimiter {
     }
 
     /// Decides one request of `client` under `policy`.
-    pub async fn check(&self, name: PolicyName, client: &str) -> Decision {
+    pub async fn check(&self, name: PolicyName, client: ClientKey) -> Decision {
         let policy = self.policy(name);
+        let (lease, give_back) = match self.leases.take(policy, client) {
+            // Quota Redis reserved for this instance: no call.
+            Take::Leased(verdict) => {
+                let decision = Decision::Decided {
+                    verdict,
+                    backend: Backend::Redis,
+                };
+                self.record(policy, &decision);
+                return decision;
+            }
+            Take::Ask { lease, give_back } => (lease, give_back),
+        };
         let decision = match self.gate.permit() {
-            Some(permit) => match self.window.decide(policy, client).await {
+            Some(permit) => match self.window.decide(policy, client, lease, give_back).await {
                 Ok(verdict) => {
                     permit.record(Outcome::Success);
                     Decision::Decided {
@@ -188,7 +214,7 @@ impl RateLimiter {
         decision
     }
 
-    fn fallback(&self, policy: &Policy, client: &str) -> Decision {
+    fn fallback(&self, policy: &Policy, client: ClientKey) -> Decision {
         match self.fail_mode {
             FailMode::Local => Decision::Decided {
                 verdict: self.local.decide(policy, client),
@@ -207,8 +233,11 @@ impl RateLimiter {
         };
         self.counters
             .decided(policy.name, matches!(outcome, DecisionLabel::Allowed));
-        let previous = self.last_backend.swap(backend as u8, Ordering::AcqRel);
-        if previous != backend as u8 {
+        // Read first: the value rarely changes, and a swap on every request
+        // would move its cache line between cores each time.
+        if self.last_backend.load(Ordering::Relaxed) != backend as u8
+            && self.last_backend.swap(backend as u8, Ordering::AcqRel) != backend as u8
+        {
             metrics::counter!(names::RATE_LIMIT_BACKEND_SWITCHES_TOTAL, names::LABEL_BACKEND => backend.as_str())
                 .increment(1);
             tracing::info!(event = "rate_limit_backend", backend = backend.as_str(), fail_mode = ?self.fail_mode, "rate limiter backend is now {}", backend.as_str());
@@ -220,9 +249,9 @@ impl RateLimiter {
 /// A decision's label: allowed, limited or unavailable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DecisionLabel {
-    Allowed,
-    Limited,
-    Unavailable,
+    Allowed = 0,
+    Limited = 1,
+    Unavailable = 2,
 }
 
 impl DecisionLabel {
@@ -252,20 +281,31 @@ impl DecisionLabel {
 
 /// `tally_rate_limit_decisions_total` by policy, decision and backend,
 /// registered on first use (after the recorder is installed) and kept: every
-/// `/api` request counts one, and a cached handle is one atomic add instead of
+/// `/api` request counts one, and a kept handle is one atomic add instead of
 /// a lookup of the series by name and labels.
 #[derive(Default)]
-struct DecisionCounters(OnceLock<Vec<(DecisionKey, Counter)>>);
+struct DecisionCounters(OnceLock<[Option<Counter>; 18]>);
 
-type DecisionKey = (PolicyName, DecisionLabel, Backend);
+const BACKENDS: [Backend; 3] = [Backend::Redis, Backend::Local, Backend::Fallback];
+
+/// The slot of a (policy, decision, backend) triple.
+fn decision_slot(policy: PolicyName, outcome: DecisionLabel, backend: Backend) -> usize {
+    let p = match policy {
+        PolicyName::Write => 0,
+        PolicyName::Read => 1,
+    };
+    let o = outcome as usize;
+    let b = backend as usize - 1;
+    (p * 3 + o) * 3 + b
+}
 
 impl DecisionCounters {
     fn count(&self, policy: PolicyName, outcome: DecisionLabel, backend: Backend) {
         let all = self.0.get_or_init(|| {
-            let mut all = Vec::new();
+            let mut all: [Option<Counter>; 18] = Default::default();
             for policy in [PolicyName::Write, PolicyName::Read] {
                 for outcome in DecisionLabel::ALL {
-                    for backend in [Backend::Redis, Backend::Local, Backend::Fallback] {
+                    for backend in BACKENDS {
                         // A window allows or limits; without one it is allowed or unavailable.
                         let possible = match backend {
                             Backend::Fallback => outcome != DecisionLabel::Limited,
@@ -273,23 +313,42 @@ impl DecisionCounters {
                                 outcome != DecisionLabel::Unavailable
                             }
                         };
-                        if !possible {
-                            continue;
+                        if possible {
+                            all[decision_slot(policy, outcome, backend)] = Some(metrics::counter!(
+                                names::RATE_LIMIT_DECISIONS_TOTAL,
+                                names::LABEL_POLICY => policy.as_str(),
+                                names::LABEL_DECISION => outcome.as_str(),
+                                names::LABEL_BACKEND => backend.as_str()
+                            ));
                         }
-                        let counter = metrics::counter!(
-                            names::RATE_LIMIT_DECISIONS_TOTAL,
-                            names::LABEL_POLICY => policy.as_str(),
-                            names::LABEL_DECISION => outcome.as_str(),
-                            names::LABEL_BACKEND => backend.as_str()
-                        );
-                        all.push(((policy, outcome, backend), counter));
                     }
                 }
             }
             all
         });
-        if let Some((_, counter)) = all.iter().find(|(k, _)| *k == (policy, outcome, backend)) {
+        if let Some(counter) = &all[decision_slot(policy, outcome, backend)] {
             counter.increment(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_decision_triple_has_its_own_slot() {
+        let mut seen = std::collections::HashSet::new();
+        for policy in [PolicyName::Write, PolicyName::Read] {
+            for outcome in DecisionLabel::ALL {
+                for backend in BACKENDS {
+                    let slot = decision_slot(policy, outcome, backend);
+                    assert!(
+                        slot < 18 && seen.insert(slot),
+                        "{policy:?} {outcome:?} {backend:?}"
+                    );
+                }
+            }
         }
     }
 }

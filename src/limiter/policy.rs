@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use poem::http::HeaderValue;
+
 /// Which policy a request falls under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PolicyName {
@@ -41,14 +43,20 @@ impl Policy {
     }
 
     /// `RateLimit: "write";r=57;t=12`, where `t` is the whole seconds until the
-    /// oldest counted request leaves the window (and one more unit of quota returns).
-    pub fn state_header(&self, remaining: u64, reset: Duration) -> String {
-        format!(
-            "\"{}\";r={};t={}",
-            self.name.as_str(),
-            remaining,
-            ceil_secs(reset)
-        )
+    /// oldest counted request leaves the window (and one more unit of quota
+    /// returns). Built without `format!`: it is on every limited response.
+    pub fn state_header(&self, remaining: u64, reset: Duration) -> HeaderValue {
+        let mut digits = itoa::Buffer::new();
+        let mut s = String::with_capacity(48);
+        s.push('"');
+        s.push_str(self.name.as_str());
+        s.push_str("\";r=");
+        s.push_str(digits.format(remaining));
+        s.push_str(";t=");
+        s.push_str(digits.format(ceil_secs(reset)));
+        // Quotes, letters, digits and `;=`: always a valid header value.
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(s))
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 }
 
@@ -74,6 +82,11 @@ mod tests {
             p.state_header(57, Duration::from_millis(11_200)),
             r#""write";r=57;t=12"#
         );
+        let read = Policy {
+            name: PolicyName::Read,
+            ..p
+        };
+        assert_eq!(read.state_header(0, Duration::ZERO), r#""read";r=0;t=1"#);
     }
 
     #[test]

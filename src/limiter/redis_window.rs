@@ -5,6 +5,7 @@
 //! load. The script is loaded on first use and re-loaded on NOSCRIPT (after a
 //! Redis restart).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fred::clients::Client;
@@ -12,14 +13,17 @@ use fred::interfaces::{ClientLike, EventInterface, LuaInterface};
 use fred::types::config::Options;
 use fred::types::scripts::Script;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::Verdict;
-use super::batch::{self, Ask};
+use super::batch::{self, Ask, Plan};
+use super::identity::ClientKey;
+use super::lease::{GiveBack, Leases};
 use super::policy::{Policy, PolicyName};
 
 const SCRIPT: &str = include_str!("window.lua");
 /// Every limiter key starts with this; the version changes with the layout.
-pub const KEY_PREFIX: &str = "tally:v1:ratelimit";
+pub const KEY_PREFIX: &str = "tally:v2:ratelimit";
 /// Most decisions in one script call.
 const MAX_BATCH: usize = 256;
 /// Decisions waiting for a call; beyond this, callers fall back at once.
@@ -35,31 +39,72 @@ pub struct RedisWindow {
     timeout: Duration,
 }
 
+/// What one batching task needs for its calls.
+struct Caller {
+    client: Client,
+    script: Script,
+    /// ARGV[1..5]: both policies' limits and windows, and the lease duration.
+    head: Vec<String>,
+    limits: [u64; 2],
+    leases: Arc<Leases>,
+    timeout: Duration,
+}
+
 impl RedisWindow {
-    /// Starts the batching task; needs a Tokio runtime.
-    pub fn new(client: Client, write: Policy, read: Policy, timeout: Duration) -> Self {
+    /// Starts the batching task; needs a Tokio runtime. Grants are settled
+    /// in `leases`.
+    pub fn new(
+        client: Client,
+        write: Policy,
+        read: Policy,
+        leases: Arc<Leases>,
+        timeout: Duration,
+    ) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        // Both policies travel once per call; each decision names its policy.
-        let policies = [write, read]
+        // Both policies travel once per call; each client names its policy.
+        let mut head: Vec<String> = [write, read]
             .iter()
             .flat_map(|p| [p.limit.to_string(), p.window.as_micros().to_string()])
             .collect();
+        head.push(leases.duration().as_micros().to_string());
         tokio::spawn(preload(client.clone()));
-        tokio::spawn(run_batches(client, rx, policies, timeout));
+        let caller = Caller {
+            client,
+            script: Script::from_lua(SCRIPT),
+            head,
+            limits: [write.limit, read.limit],
+            leases,
+            timeout,
+        };
+        tokio::spawn(caller.run(rx));
         Self { jobs, timeout }
     }
 
-    pub fn key(policy: &Policy, client: &str) -> String {
-        format!("{KEY_PREFIX}:{}:{client}", policy.name.as_str())
+    /// The client's log and its count.
+    pub fn keys(policy: PolicyName, client: ClientKey) -> [String; 2] {
+        let p = policy.as_str();
+        [
+            format!("{KEY_PREFIX}:{p}:log:{client}"),
+            format!("{KEY_PREFIX}:{p}:count:{client}"),
+        ]
     }
 
-    /// One decision, within `timeout` or an error.
-    pub async fn decide(&self, policy: &Policy, who: &str) -> Result<Verdict, String> {
+    /// One decision (asking for `lease` slots more, giving back what an
+    /// ended lease left), within `timeout` or an error.
+    pub async fn decide(
+        &self,
+        policy: &Policy,
+        client: ClientKey,
+        lease: u32,
+        give_back: Option<GiveBack>,
+    ) -> Result<Verdict, String> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             ask: Ask {
-                key: Self::key(policy, who),
                 policy: policy.name,
+                client,
+                lease,
+                give_back,
             },
             reply,
         };
@@ -95,77 +140,92 @@ async fn preload(client: Client) {
     }
 }
 
-/// One script call at a time: while it is in Redis the next batch gathers, so
-/// under load calls get fewer and larger (measured faster than parallel calls,
-/// and one task hop fewer per batch than spawning each call).
-async fn run_batches(
-    client: Client,
-    mut rx: mpsc::Receiver<Job>,
-    policies: Vec<String>,
-    timeout: Duration,
-) {
-    let script = Script::from_lua(SCRIPT);
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // Callers that gave up already fell back; don't count them in Redis.
-        batch.retain(|job: &Job| !job.reply.is_closed());
-        if batch.is_empty() {
-            continue;
-        }
-        let started = tokio::time::Instant::now();
-        let result = tokio::time::timeout(timeout, call(&client, &script, &policies, &batch))
-            .await
-            .unwrap_or_else(|_| Err(format!("no answer from Redis within {timeout:?}")));
-        crate::telemetry::metrics::redis_call("evalsha", started.elapsed(), result.is_ok());
-        match result {
-            Ok(verdicts) => {
-                for (job, verdict) in batch.drain(..).zip(verdicts) {
-                    let _ = job.reply.send(Ok(verdict));
-                }
-            }
-            Err(err) => {
-                for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(err.clone()));
-                }
-            }
+impl Caller {
+    fn limit(&self, policy: PolicyName) -> u64 {
+        match policy {
+            PolicyName::Write => self.limits[0],
+            PolicyName::Read => self.limits[1],
         }
     }
-}
 
-async fn call(
-    client: &Client,
-    script: &Script,
-    policies: &[String],
-    jobs: &[Job],
-) -> Result<Vec<Verdict>, String> {
-    let opts = Options {
-        fail_fast: true,
-        max_attempts: Some(1),
-        ..Default::default()
-    };
-    let scoped = client.with_options(&opts);
-    let plan = batch::plan(jobs.iter().map(|j| &j.ask));
-    let args: Vec<String> = policies.iter().cloned().chain(plan.args()).collect();
-    let sha = script.sha1().clone();
-    let reply: Result<Vec<i64>, _> = scoped
-        .evalsha(sha.clone(), plan.keys.clone(), args.clone())
-        .await;
-    let flat = match reply {
-        Err(e) if e.details().starts_with("NOSCRIPT") => {
-            scoped
-                .script_load::<String, _>(SCRIPT)
+    /// One script call at a time: while it is in Redis the next batch
+    /// gathers, so under load calls get fewer and larger (measured faster
+    /// than parallel calls, and one task hop fewer per batch than spawning
+    /// each call).
+    async fn run(self, mut rx: mpsc::Receiver<Job>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            // Callers that gave up already fell back; don't count them in Redis
+            // (nor their lease asks: those are settled as failed).
+            batch.retain(|job: &Job| {
+                let waiting = !job.reply.is_closed();
+                if !waiting && (job.ask.lease > 0 || job.ask.give_back.is_some()) {
+                    self.leases
+                        .settle(job.ask.policy, job.ask.client, None, Instant::now());
+                }
+                waiting
+            });
+            if batch.is_empty() {
+                continue;
+            }
+            let plan = batch::plan(batch.iter().map(|j| &j.ask));
+            let sent = Instant::now();
+            let result = tokio::time::timeout(self.timeout, self.call(&plan))
                 .await
-                .map_err(|e| e.to_string())?;
-            scoped.evalsha(sha, plan.keys.clone(), args).await
+                .unwrap_or_else(|_| Err(format!("no answer from Redis within {:?}", self.timeout)));
+            crate::telemetry::metrics::redis_call("evalsha", sent.elapsed(), result.is_ok());
+            let answers = result.as_deref().ok();
+            for (k, group) in plan.groups.iter().enumerate() {
+                if group.lease > 0 || group.give_back.is_some() {
+                    let grant = answers.and_then(|a| a[k].grant(self.limit(group.policy)));
+                    self.leases.settle(group.policy, group.client, grant, sent);
+                }
+            }
+            match result {
+                Ok(answers) => {
+                    let verdicts = plan.verdicts(&answers, |p| self.limit(p));
+                    for (job, verdict) in batch.drain(..).zip(verdicts) {
+                        let _ = job.reply.send(Ok(verdict));
+                    }
+                }
+                Err(err) => {
+                    for job in batch.drain(..) {
+                        let _ = job.reply.send(Err(err.clone()));
+                    }
+                }
+            }
         }
-        other => other,
     }
-    .map_err(|e| e.to_string())?;
-    let limit = |name| {
-        policies
-            .get(if name == PolicyName::Write { 0 } else { 2 })
-            .and_then(|l| l.parse().ok())
-            .unwrap_or(0)
-    };
-    plan.verdicts(&flat, limit)
+
+    async fn call(&self, plan: &Plan) -> Result<Vec<batch::Answer>, String> {
+        let opts = Options {
+            fail_fast: true,
+            max_attempts: Some(1),
+            ..Default::default()
+        };
+        let scoped = self.client.with_options(&opts);
+        let keys: Vec<String> = plan
+            .groups
+            .iter()
+            .flat_map(|g| RedisWindow::keys(g.policy, g.client))
+            .collect();
+        let mut args = self.head.clone();
+        args.extend(plan.groups.iter().flat_map(|g| g.args()));
+        let sha = self.script.sha1().clone();
+        let reply: Result<Vec<i64>, _> = scoped
+            .evalsha(sha.clone(), keys.clone(), args.clone())
+            .await;
+        let flat = match reply {
+            Err(e) if e.details().starts_with("NOSCRIPT") => {
+                scoped
+                    .script_load::<String, _>(SCRIPT)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                scoped.evalsha(sha, keys, args).await
+            }
+            other => other,
+        }
+        .map_err(|e| e.to_string())?;
+        plan.answers(&flat)
+    }
 }

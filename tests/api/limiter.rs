@@ -52,8 +52,8 @@ fn remaining_and_reset(value: &str) -> (u64, u64) {
     (param("r="), param("t="))
 }
 
-/// The key the Redis backend keeps for 127.0.0.1's writes.
-const WRITE_KEY: &str = "tally:v1:ratelimit:write:127.0.0.1";
+/// How many of 127.0.0.1's writes the Redis backend counts.
+const WRITE_COUNT: &str = "tally:v2:ratelimit:write:count:127.0.0.1";
 
 #[tokio::test]
 async fn concurrent_burst_gets_exactly_the_limit() {
@@ -63,7 +63,7 @@ async fn concurrent_burst_gets_exactly_the_limit() {
     let (ok, limited) = burst(&app, 80).await;
     assert_eq!((ok, limited), (50, 30));
     assert_eq!(
-        app.redis.cli(&["llen", WRITE_KEY]),
+        app.redis.cli(&["get", WRITE_COUNT]),
         "50",
         "rejections are not counted"
     );
@@ -180,7 +180,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_limited() {
     );
     assert_eq!(
         app.redis
-            .cli(&["llen", "tally:v1:ratelimit:write:198.51.100.1"]),
+            .cli(&["get", "tally:v2:ratelimit:write:count:198.51.100.1"]),
         "2"
     );
 }
@@ -207,7 +207,7 @@ async fn timed_burst(app: &TestApp, n: usize, bound: Duration) -> (usize, usize)
 }
 
 fn counted(app: &TestApp) -> u64 {
-    app.redis.cli(&["llen", WRITE_KEY]).parse().unwrap_or(0)
+    app.redis.cli(&["get", WRITE_COUNT]).parse().unwrap_or(0)
 }
 
 /// Posts until a request is accepted and counted by Redis: the limiter goes
@@ -244,7 +244,7 @@ async fn redis_stopped_mid_run_falls_back_to_local_and_comes_back() {
     assert_eq!(wait_until_redis_decides(&app).await, 1);
     // Redis decides again: a fresh server, so its own key fills to the limit.
     assert_eq!(timed_burst(&app, 5, Duration::from_secs(1)).await, (4, 1));
-    assert_eq!(app.redis.cli(&["llen", WRITE_KEY]), "5");
+    assert_eq!(app.redis.cli(&["get", WRITE_COUNT]), "5");
 }
 
 #[tokio::test]
@@ -266,7 +266,7 @@ async fn redis_paused_mid_run_falls_back_without_waiting() {
         timed_burst(&app, left + 1, Duration::from_secs(1)).await,
         (left, 1)
     );
-    assert_eq!(app.redis.cli(&["llen", WRITE_KEY]), "4");
+    assert_eq!(app.redis.cli(&["get", WRITE_COUNT]), "4");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod faulty_store;
 mod health;
 mod helpers;
 mod ingest;
+mod lease;
 mod lifecycle;
 mod limiter;
 mod openapi;
