@@ -12,6 +12,7 @@ pub mod payload;
 pub mod problem;
 pub mod query;
 mod responses;
+pub mod summary;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};

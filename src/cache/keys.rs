@@ -14,13 +14,26 @@ pub const VERSION: &str = "v1";
 pub struct SummaryKey(String);
 
 impl SummaryKey {
+    /// Built with pushes, not `format!`: every summary request builds one.
     pub fn new(metric_type: &MetricType, period: Period) -> Self {
         let t = metric_type.as_str();
-        let p = match period {
-            Period::All => "all".to_owned(),
-            Period::Last(d) => format!("{}ms", d.as_millis()),
-        };
-        Self(format!("tally:{VERSION}:summary:{}:{t}:{p}", t.len()))
+        let mut digits = itoa::Buffer::new();
+        let mut key = String::with_capacity(40 + t.len());
+        key.push_str("tally:");
+        key.push_str(VERSION);
+        key.push_str(":summary:");
+        key.push_str(digits.format(t.len()));
+        key.push(':');
+        key.push_str(t);
+        key.push(':');
+        match period {
+            Period::All => key.push_str("all"),
+            Period::Last(d) => {
+                key.push_str(digits.format(d.as_millis()));
+                key.push_str("ms");
+            }
+        }
+        Self(key)
     }
 
     pub fn as_str(&self) -> &str {

@@ -11,6 +11,7 @@ mod entry;
 mod flight;
 mod keys;
 mod local;
+mod lookup;
 mod remote;
 mod stats;
 
@@ -22,6 +23,7 @@ use tracing::Instrument;
 
 pub use entry::{Entry, Lifetimes};
 pub use keys::SummaryKey;
+pub use lookup::{CacheStatus, Lookup};
 pub use stats::{CacheStats, TierStats};
 
 use entry::{Freshness, SharedEntry};
@@ -38,74 +40,6 @@ use crate::store::StoreError;
 
 /// Wall-clock milliseconds; injected so tests can move time.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// How a summary was answered (the `Cache-Status` / `X-Cache` story).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheStatus {
-    /// Fresh, from a tier.
-    Hit(Tier),
-    /// Stale within the stale window, from a tier; a refresh runs behind it.
-    Stale(Tier),
-    /// Computed by this request and stored.
-    Miss,
-    /// Waited for another request's computation.
-    Collapsed,
-    /// The computation failed; a stale entry was served instead.
-    StaleIfError,
-}
-
-/// A summary with how and when it was produced.
-#[derive(Debug, Clone)]
-pub struct Lookup {
-    pub entry: SharedEntry,
-    pub status: CacheStatus,
-    /// Since the store computed it.
-    pub age: Duration,
-    /// Seconds of freshness left (negative once stale).
-    pub ttl_left: i64,
-}
-
-impl Lookup {
-    /// RFC 9211 `Cache-Status` value.
-    pub fn cache_status(&self) -> String {
-        match self.status {
-            CacheStatus::Hit(t) => {
-                format!("tally; hit; ttl={}; detail={}", self.ttl_left, t.as_str())
-            }
-            CacheStatus::Stale(t) => format!(
-                "tally; hit; fwd=stale; ttl={}; detail={}",
-                self.ttl_left,
-                t.as_str()
-            ),
-            CacheStatus::Miss => "tally; fwd=miss; stored".into(),
-            CacheStatus::Collapsed => "tally; fwd=miss; collapsed".into(),
-            CacheStatus::StaleIfError => format!(
-                "tally; hit; fwd=stale; ttl={}; detail=stale-if-error",
-                self.ttl_left
-            ),
-        }
-    }
-
-    /// (tier, result) for the cache-lookup span.
-    pub fn trace_fields(&self) -> (&'static str, &'static str) {
-        match self.status {
-            CacheStatus::Hit(t) => (t.as_str(), "hit"),
-            CacheStatus::Stale(t) => (t.as_str(), "stale"),
-            CacheStatus::Miss => ("store", "miss"),
-            CacheStatus::Collapsed => ("store", "collapsed"),
-            CacheStatus::StaleIfError => ("memory", "stale_if_error"),
-        }
-    }
-
-    /// `X-Cache`, for people used to it.
-    pub fn x_cache(&self) -> &'static str {
-        match self.status {
-            CacheStatus::Hit(_) => "HIT",
-            CacheStatus::Miss | CacheStatus::Collapsed => "MISS",
-            CacheStatus::Stale(_) | CacheStatus::StaleIfError => "STALE",
-        }
-    }
-}
 
 pub struct SummaryCache {
     local: LocalTier,

@@ -1,0 +1,237 @@
+//! `GET /api/metrics/summary`: validation, the read-through cache lookup
+//! (shared with the dashboard), and the response. The response is the
+//! hottest one the API writes, so it is written by hand (`SummaryReply`):
+//! the derived one parses each header name and formats each value on every
+//! request.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, TimeDelta, Utc};
+use poem::http::header::{AGE, CONTENT_TYPE};
+use poem::http::{HeaderName, HeaderValue};
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::Payload;
+use poem_openapi::registry::{MetaResponses, Registry};
+use poem_openapi::{ApiResponse, Object};
+use tracing::Instrument;
+
+use super::payload::RenderedJson;
+use super::problem::FieldError;
+use super::responses::ReadError;
+use crate::cache::{Lookup, SummaryKey};
+use crate::domain::{MetricType, Period, SummaryReport, TimeWindow};
+use crate::state::AppState;
+use crate::store::StoreError;
+
+const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
+/// Aggregates of one metric type over a window. With no points in the window,
+/// `count` is 0 and every aggregate is null.
+#[derive(Debug, Object)]
+pub struct Summary {
+    #[oai(rename = "type")]
+    pub metric_type: String,
+    /// The requested period (`all`, `hourly`, `daily` or a duration).
+    pub period: String,
+    /// Start of the window (inclusive).
+    pub from: DateTime<Utc>,
+    /// End of the window: the server clock plus the allowed future skew, so
+    /// points stamped slightly ahead are included.
+    pub to: DateTime<Utc>,
+    pub count: u64,
+    /// Sum of values; saturates at ±1.7976931348623157e308 instead of overflowing.
+    #[oai(nullable)]
+    pub sum: Option<f64>,
+    #[oai(nullable)]
+    pub average_value: Option<f64>,
+    #[oai(nullable)]
+    pub min_value: Option<f64>,
+    #[oai(nullable)]
+    pub max_value: Option<f64>,
+    /// Value of the point with the latest timestamp.
+    #[oai(nullable)]
+    pub latest_value: Option<f64>,
+    /// Percentiles, within 1% relative error of the exact values.
+    #[oai(nullable)]
+    pub p50: Option<f64>,
+    #[oai(nullable)]
+    pub p90: Option<f64>,
+    #[oai(nullable)]
+    pub p95: Option<f64>,
+    #[oai(nullable)]
+    pub p99: Option<f64>,
+}
+
+/// The summary's response as the spec documents it (status, body, headers);
+/// handlers answer with [`SummaryReply`], which writes the same response.
+#[allow(dead_code)]
+#[derive(Debug, ApiResponse)]
+pub enum SummaryResponse {
+    /// The summary; the headers say whether it came from the cache.
+    #[oai(status = 200)]
+    Ok(
+        RenderedJson<Summary>,
+        /// RFC 9211 cache status, e.g. `tally; hit; ttl=8; detail=memory`,
+        /// `tally; fwd=miss; stored`, `tally; hit; fwd=stale; ttl=-3; detail=redis`.
+        #[oai(header = "Cache-Status")]
+        String,
+        /// `HIT`, `MISS` or `STALE`.
+        #[oai(header = "X-Cache")]
+        String,
+        /// Seconds since the summary was computed.
+        #[oai(header = "Age")]
+        u64,
+    ),
+}
+
+/// A summary response: documented as [`SummaryResponse`], written directly.
+#[derive(Debug)]
+pub struct SummaryReply {
+    body: Bytes,
+    cache_status: String,
+    x_cache: &'static str,
+    age_secs: u64,
+}
+
+impl ApiResponse for SummaryReply {
+    fn meta() -> MetaResponses {
+        SummaryResponse::meta()
+    }
+
+    fn register(registry: &mut Registry) {
+        SummaryResponse::register(registry);
+    }
+}
+
+impl IntoResponse for SummaryReply {
+    fn into_response(self) -> Response {
+        let mut resp = Response::from(self.body);
+        let headers = resp.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(<RenderedJson<Summary> as Payload>::CONTENT_TYPE),
+        );
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(self.cache_status)) {
+            headers.insert(CACHE_STATUS, v);
+        }
+        headers.insert(X_CACHE, HeaderValue::from_static(self.x_cache));
+        headers.insert(AGE, HeaderValue::from(self.age_secs));
+        resp
+    }
+}
+
+/// The summary of `metric_type` over `period` (default `all`), or 400/422/503.
+pub async fn answer(
+    state: &AppState,
+    metric_type: &str,
+    period: Option<String>,
+) -> Result<SummaryReply, ReadError> {
+    let period_raw = period.unwrap_or_else(|| "all".to_owned());
+    let (metric_type, period) = match (MetricType::parse(metric_type), Period::parse(&period_raw)) {
+        (Ok(t), Ok(p)) => (t, p),
+        (t, p) => {
+            let mut errors = Vec::new();
+            if let Err(e) = t {
+                errors.push(FieldError::new("type", e));
+            }
+            if let Err(e) = p {
+                errors.push(FieldError::new("period", e));
+            }
+            return Err(ReadError::invalid(errors));
+        }
+    };
+    let requested = period_raw.clone();
+    let lookup = lookup_summary(state, metric_type, period, period_raw).await?;
+    let entry = &lookup.entry;
+    // Hits in the entry's own spelling of the period reuse its rendered body.
+    let body = if entry.report.period == requested {
+        entry
+            .rendered
+            .get_or_init(|| RenderedJson::render(&summary_view(&entry.report, requested)))
+            .clone()
+    } else {
+        RenderedJson::render(&summary_view(&entry.report, requested))
+    };
+    Ok(SummaryReply {
+        body,
+        cache_status: lookup.cache_status(),
+        x_cache: lookup.x_cache(),
+        age_secs: lookup.age.as_secs(),
+    })
+}
+
+/// `period` is the caller's spelling (`hourly` and `1h` share a cache entry).
+/// The summary of `metric_type` over `period` through the read-through cache
+/// (only the cache calls the store). `period_raw` is the period as requested.
+/// Shared by the API and the dashboard, so both show the same numbers.
+pub async fn lookup_summary(
+    state: &AppState,
+    metric_type: MetricType,
+    period: Period,
+    period_raw: String,
+) -> Result<Lookup, StoreError> {
+    let key = SummaryKey::new(&metric_type, period);
+    let store = Arc::clone(&state.store);
+    let (retention, skew) = (state.retention, state.max_future_skew);
+    let compute = move || async move {
+        let now = Utc::now();
+        let span = match period {
+            Period::All => retention,
+            Period::Last(d) => d.min(retention),
+        };
+        let from = now - TimeDelta::from_std(span).unwrap_or(TimeDelta::MAX);
+        let to = now + TimeDelta::from_std(skew).unwrap_or_default();
+        // Validation keeps every stored point at or before `to`: no upper bound needed.
+        let window = TimeWindow {
+            from: Some(from),
+            to: None,
+        };
+        let aggregates = store
+            .summarize(&metric_type, window)
+            .instrument(tracing::info_span!("store.summarize", metric.type.len = metric_type.as_str().len()))
+            .await?;
+        Ok(SummaryReport {
+            metric_type: metric_type.as_str().to_owned(),
+            period: period_raw,
+            from,
+            to,
+            aggregates,
+        })
+    };
+    let span = tracing::info_span!(
+        "cache.lookup",
+        cache.tier = tracing::field::Empty,
+        cache.result = tracing::field::Empty,
+    );
+    let lookup = state
+        .cache
+        .get(&key, compute)
+        .instrument(span.clone())
+        .await?;
+    let (tier, result) = lookup.trace_fields();
+    span.record("cache.tier", tier);
+    span.record("cache.result", result);
+    Ok(lookup)
+}
+
+fn summary_view(report: &SummaryReport, period: String) -> Summary {
+    let agg = &report.aggregates;
+    Summary {
+        metric_type: report.metric_type.clone(),
+        period,
+        from: report.from,
+        to: report.to,
+        count: agg.count,
+        sum: agg.sum,
+        average_value: agg.average,
+        min_value: agg.min,
+        max_value: agg.max,
+        latest_value: agg.latest,
+        p50: agg.p50,
+        p90: agg.p90,
+        p95: agg.p95,
+        p99: agg.p99,
+    }
+}
