@@ -205,11 +205,9 @@ pub async fn lookup_summary(
         cache.tier = tracing::field::Empty,
         cache.result = tracing::field::Empty,
     );
-    let lookup = state
-        .cache
-        .get(&key, compute)
-        .instrument(span.clone())
-        .await?;
+    // Boxed: the cache's future is kilobytes, and every endpoint layer
+    // around the handler would otherwise hold (and move) a copy of it.
+    let lookup = Box::pin(state.cache.get(&key, compute).instrument(span.clone())).await?;
     let (tier, result) = lookup.trace_fields();
     span.record("cache.tier", tier);
     span.record("cache.result", result);
