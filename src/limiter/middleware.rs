@@ -6,9 +6,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use opentelemetry::KeyValue;
+use opentelemetry::trace::TraceContextExt;
 use poem::http::{HeaderName, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{ClientKey, Decision, Policy, PolicyName, RateLimiter, ceil_secs, client_ip};
 use crate::api::problem::{Problem, error_to_response};
@@ -126,32 +126,37 @@ fn trace_decision(policy: &Policy, decision: &Decision) {
     if !crate::telemetry::otel::active() {
         return;
     }
-    let span = tracing::Span::current();
-    let (outcome, backend, remaining) = match decision {
-        Decision::Decided { verdict, backend } => (
-            if verdict.allowed {
-                "allowed"
-            } else {
-                "limited"
-            },
-            backend.as_str(),
-            Some(verdict.remaining),
-        ),
-        Decision::Open => ("allowed", "none", None),
-        Decision::Closed => ("unavailable", "none", None),
-    };
-    let mut attributes = vec![
-        KeyValue::new("rate_limit.policy", policy.name.as_str()),
-        KeyValue::new("rate_limit.decision", outcome),
-        KeyValue::new("rate_limit.backend", backend),
-    ];
-    if let Some(remaining) = remaining {
-        attributes.push(KeyValue::new(
-            "rate_limit.remaining",
-            i64::try_from(remaining).unwrap_or(i64::MAX),
-        ));
-    }
-    span.add_event("rate_limit", attributes);
+    opentelemetry::Context::map_current(|cx| {
+        let span = cx.span();
+        if !span.is_recording() {
+            return;
+        }
+        let (outcome, backend, remaining) = match decision {
+            Decision::Decided { verdict, backend } => (
+                if verdict.allowed {
+                    "allowed"
+                } else {
+                    "limited"
+                },
+                backend.as_str(),
+                Some(verdict.remaining),
+            ),
+            Decision::Open => ("allowed", "none", None),
+            Decision::Closed => ("unavailable", "none", None),
+        };
+        let mut attributes = vec![
+            KeyValue::new("rate_limit.policy", policy.name.as_str()),
+            KeyValue::new("rate_limit.decision", outcome),
+            KeyValue::new("rate_limit.backend", backend),
+        ];
+        if let Some(remaining) = remaining {
+            attributes.push(KeyValue::new(
+                "rate_limit.remaining",
+                i64::try_from(remaining).unwrap_or(i64::MAX),
+            ));
+        }
+        span.add_event("rate_limit", attributes);
+    });
 }
 
 fn set(resp: &mut Response, name: &'static str, value: String) {

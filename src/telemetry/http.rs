@@ -1,7 +1,7 @@
-//! Per request: the server span (continuing an incoming `traceparent`; every
-//! log line of the request carries it and its trace id), one log line at debug
-//! level, the request-duration histogram (labelled by route template,
-//! never the raw path) and the in-flight gauge.
+//! Per request: the server span (`otel::server_span`, continuing an incoming
+//! `traceparent`; every log line of the request carries its trace id), one
+//! log line at debug level, the request-duration histogram (labelled by
+//! route template, never the raw path) and the in-flight gauge.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -9,10 +9,10 @@ use std::sync::{Arc, OnceLock};
 use metrics::{Gauge, Histogram};
 use parking_lot::RwLock;
 
+use opentelemetry::trace::FutureExt as _;
 use poem::http::Method;
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 use tokio::time::Instant;
-use tracing::Instrument;
 
 use super::Traffic;
 use super::names::{
@@ -126,57 +126,46 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
         let method = method_label(req.method());
-        // The server span, named and attributed by the OpenTelemetry HTTP
-        // conventions; route, status and name are filled in once known.
-        let span = tracing::info_span!(
-            "HTTP request",
-            otel.name = method,
-            otel.kind = "server",
-            otel.status_code = tracing::field::Empty,
-            http.request.method = method,
-            http.route = tracing::field::Empty,
-            http.response.status_code = tracing::field::Empty,
-            url.path = %req.uri().path(),
-        );
-        super::otel::continue_trace(&span, req.headers());
+        let trace = super::otel::server_span(method, req.uri().path(), req.headers());
         let started = Instant::now();
         let active = self.metrics.active();
         active.increment(1.0);
-        let resp = async move {
-            let resp = self.inner.call(req).await.map(IntoResponse::into_response);
-            let (status, route) = match &resp {
-                Ok(r) => (
-                    r.status().as_u16(),
-                    r.data::<PathPattern>().map(|p| p.0.clone()),
-                ),
-                Err(e) => (
-                    e.status().as_u16(),
-                    e.data::<PathPattern>().map(|p| p.0.clone()),
-                ),
-            };
-            let elapsed = started.elapsed();
-            self.traffic.answered(status);
-            let route = route_label(route);
-            let current = tracing::Span::current();
-            // Nothing to name or attribute when neither logs nor traces want the span.
-            if !current.is_disabled() {
-                current.record("http.route", &*route);
-                if super::otel::active() {
-                    super::otel::rename(&current, format!("{method} {route}"));
-                }
-                current.record("http.response.status_code", i64::from(status));
-                if status >= 500 {
-                    current.record("otel.status_code", "ERROR");
-                }
-            }
-            tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request");
-            self.metrics
-                .duration(method, &route, status)
-                .record(elapsed.as_secs_f64());
-            resp
+        let inner = self.inner.call(req);
+        let resp = match &trace {
+            Some(cx) => inner.with_context(cx.clone()).await,
+            None => inner.await,
         }
-        .instrument(span)
-        .await;
+        .map(IntoResponse::into_response);
+        let (status, route) = match &resp {
+            Ok(r) => (
+                r.status().as_u16(),
+                r.data::<PathPattern>().map(|p| p.0.clone()),
+            ),
+            Err(e) => (
+                e.status().as_u16(),
+                e.data::<PathPattern>().map(|p| p.0.clone()),
+            ),
+        };
+        let elapsed = started.elapsed();
+        self.traffic.answered(status);
+        let route = route_label(route);
+        if let Some(cx) = &trace {
+            super::otel::end_server_span(cx, method, &route, status);
+        }
+        {
+            // The request's own line carries its trace id like every other.
+            let _attached = trace.map(|cx| cx.attach());
+            tracing::debug!(
+                method,
+                route = &*route,
+                status,
+                elapsed_ms = elapsed.as_secs_f64() * 1e3,
+                "request"
+            );
+        }
+        self.metrics
+            .duration(method, &route, status)
+            .record(elapsed.as_secs_f64());
         active.decrement(1.0);
         resp
     }

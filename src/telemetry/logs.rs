@@ -1,6 +1,6 @@
 //! Log lines with the trace id. Inside a traced request every line carries
-//! `trace_id`, read from the request span's OpenTelemetry context when the line
-//! is written: a request that logs nothing pays nothing for it (no field to
+//! `trace_id`, read from the request's OpenTelemetry context when the line is
+//! written: a request that logs nothing pays nothing for it (no field to
 //! format and record on every span, no extra attribute in every export).
 
 use std::fmt::{self, Write as _};
@@ -63,11 +63,16 @@ where
     }
 }
 
-/// The trace id of the innermost span around the event that OpenTelemetry
-/// traces (`None` outside requests, or with tracing off). Spans are looked up
-/// in the registry, not through this layer's filter: the request span is at
-/// info level and must count even when the log filter shows only warnings.
+/// The trace id of the request the event belongs to: the server span attached
+/// as the current OTel context while the request is polled, else (in a task a
+/// request spawned, e.g. a cache computation) the innermost `tracing` span
+/// around the event that OpenTelemetry traces. `None` outside requests, or
+/// with tracing off. Spans are looked up in the registry, not through this
+/// layer's filter: they count even when the log filter shows only warnings.
 fn trace_id(event: &Event<'_>) -> Option<String> {
+    if let Some(id) = super::otel::current_trace_id() {
+        return Some(id);
+    }
     let dispatch = DISPATCH.get()?.upgrade()?;
     let registry = dispatch.downcast_ref::<Registry>()?;
     let id = match event.parent() {

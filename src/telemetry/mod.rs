@@ -51,11 +51,13 @@ pub fn init(settings: &LogSettings) -> Result<otel::TracesGuard, String> {
     };
     let provider = otel::provider()?;
     let traces: Option<BoxedLayer> = provider.as_ref().map(|p| {
-        // No per-span thread, source-location, target or busy/idle
-        // attributes: they cost clock reads and allocations on every request
-        // for little use. No context activation either: it attaches the OTel
-        // context on every poll of every instrumented future, and nothing here
-        // reads `Context::current()` (propagation goes through `otel::traceparent`).
+        // For the spans made with `tracing` inside a request (its server span
+        // is made by `otel::server_span` and attached as the current OTel
+        // context, which they take as their parent). No per-span thread,
+        // source-location, target or busy/idle attributes: they cost clock
+        // reads and allocations for little use. No context activation either:
+        // it would attach each child's context on every poll of its future,
+        // and propagation goes through `otel::traceparent`.
         tracing_opentelemetry::layer()
             .with_tracer(otel::tracer(p))
             .with_tracked_inactivity(false)
