@@ -2,11 +2,14 @@
 # HTTP benchmarks with ../shared/bench/load.sh against release builds.
 #   bash benches/http.sh [SECONDS] [CONNECTIONS] [ROUNDS]
 #   MODE=telemetry bash benches/http.sh ...
+#   MODE=lease bash benches/http.sh ...
 # Starts a private redis-server and two servers side by side, `on` and `off`,
 # both with rate limits at 10^9 (the Redis limiter decides every request but
 # never refuses). MODE=limiter (default): `off` has RATE_LIMIT_ENABLED=false.
 # MODE=telemetry: `on` exports traces to a local OTLP receiver (default
 # sampling) and records metrics; `off` has neither (METRICS_ENABLED=false).
+# MODE=lease: both limit; `off` asks Redis for every decision
+# (RATE_LIMIT_LEASE_MS=0), `on` has quota leases (the default).
 # Runs load.sh against them in alternation, ROUNDS times, so drift on a noisy
 # machine hits both alike, and prints every table plus the median ingest ratio.
 set -euo pipefail
@@ -39,6 +42,7 @@ for v in on off; do
   extra=()
   case "$mode:$v" in
     limiter:off) extra=(RATE_LIMIT_ENABLED=false) ;;
+    lease:off) extra=(RATE_LIMIT_LEASE_MS=0) ;;
     telemetry:on) extra=(OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink_port) ;;
     telemetry:off) extra=(METRICS_ENABLED=false) ;;
   esac
