@@ -140,6 +140,21 @@ async fn preload(client: Client) {
     }
 }
 
+/// Slots leased to this instance and given back, for `/metrics` (per
+/// grant, not per request).
+fn count_lease_slots(group: &batch::Group, granted: u32) {
+    use crate::telemetry::names;
+    let policy = group.policy.as_str();
+    if granted > 0 {
+        metrics::counter!(names::RATE_LIMIT_LEASE_SLOTS_GRANTED_TOTAL, names::LABEL_POLICY => policy)
+            .increment(u64::from(granted));
+    }
+    if let Some(back) = group.give_back {
+        metrics::counter!(names::RATE_LIMIT_LEASE_SLOTS_RETURNED_TOTAL, names::LABEL_POLICY => policy)
+            .increment(u64::from(back.unused));
+    }
+}
+
 impl Caller {
     fn limit(&self, policy: PolicyName) -> u64 {
         match policy {
@@ -179,6 +194,9 @@ impl Caller {
                 if group.lease > 0 || group.give_back.is_some() {
                     let grant = answers.and_then(|a| a[k].grant(self.limit(group.policy)));
                     self.leases.settle(group.policy, group.client, grant, sent);
+                    if answers.is_some() {
+                        count_lease_slots(group, grant.map_or(0, |g| g.slots));
+                    }
                 }
             }
             match result {

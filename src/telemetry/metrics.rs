@@ -51,6 +51,14 @@ fn describe() {
         "Rate-limit decisions by policy, decision and backend."
     );
     describe_counter!(
+        RATE_LIMIT_LEASE_SLOTS_GRANTED_TOTAL,
+        "Quota slots Redis leased to this instance (decided here without a Redis call), by policy."
+    );
+    describe_counter!(
+        RATE_LIMIT_LEASE_SLOTS_RETURNED_TOTAL,
+        "Unused leased slots this instance gave back to Redis, by policy."
+    );
+    describe_counter!(
         RATE_LIMIT_BACKEND_SWITCHES_TOTAL,
         "Times the deciding rate-limit backend changed, by the new backend."
     );

@@ -2,6 +2,9 @@
 
 pub const RATE_LIMIT_DECISIONS_TOTAL: &str = "tally_rate_limit_decisions_total";
 pub const RATE_LIMIT_BACKEND_SWITCHES_TOTAL: &str = "tally_rate_limit_backend_switches_total";
+pub const RATE_LIMIT_LEASE_SLOTS_GRANTED_TOTAL: &str = "tally_rate_limit_lease_slots_granted_total";
+pub const RATE_LIMIT_LEASE_SLOTS_RETURNED_TOTAL: &str =
+    "tally_rate_limit_lease_slots_returned_total";
 
 pub const LABEL_POLICY: &str = "policy";
 pub const LABEL_DECISION: &str = "decision";

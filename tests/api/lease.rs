@@ -244,6 +244,18 @@ async fn a_busy_client_is_served_from_leases_and_gets_its_unused_slots_back() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let resp = app.get("/api/metrics/types").await;
     assert_eq!(remaining(&resp), LIMIT - 301);
+    let metrics = app.get("/metrics").await.text().await.expect("text");
+    for name in [
+        "tally_rate_limit_lease_slots_granted_total",
+        "tally_rate_limit_lease_slots_returned_total",
+    ] {
+        let counted: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}{{policy=\"read\"}} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        assert!(counted > 0.0, "{name} in /metrics");
+    }
 }
 
 #[tokio::test]
