@@ -6,6 +6,7 @@
 //! until a probe succeeds.
 
 mod batch;
+mod decisions;
 mod identity;
 mod lease;
 mod local;
@@ -14,20 +15,20 @@ mod policy;
 mod redis_window;
 mod stats;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use identity::{ClientKey, client_ip};
-pub use lease::{LEASE_MAX, LIMIT_SHARE};
+pub use lease::LIMIT_SHARE;
 pub use local::LocalWindow;
 pub use middleware::RateLimit;
 pub use policy::{Policy, PolicyName, ceil_secs};
 pub use redis_window::{KEY_PREFIX, RedisWindow};
 pub use stats::{LimitedClient, LimiterStats, PolicyStats, mask};
 
+use decisions::{DecisionCounters, DecisionLabel};
 use lease::{Leases, Take};
-use metrics::Counter;
 use poem::http::HeaderValue;
 use stats::LimiterCounters;
 
@@ -243,112 +244,5 @@ impl RateLimiter {
             tracing::info!(event = "rate_limit_backend", backend = backend.as_str(), fail_mode = ?self.fail_mode, "rate limiter backend is now {}", backend.as_str());
         }
         self.decisions.count(policy.name, outcome, backend);
-    }
-}
-
-/// A decision's label: allowed, limited or unavailable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DecisionLabel {
-    Allowed = 0,
-    Limited = 1,
-    Unavailable = 2,
-}
-
-impl DecisionLabel {
-    const ALL: [DecisionLabel; 3] = [
-        DecisionLabel::Allowed,
-        DecisionLabel::Limited,
-        DecisionLabel::Unavailable,
-    ];
-
-    fn of(decision: &Decision) -> Self {
-        match decision {
-            Decision::Decided { verdict, .. } if verdict.allowed => DecisionLabel::Allowed,
-            Decision::Decided { .. } => DecisionLabel::Limited,
-            Decision::Open => DecisionLabel::Allowed,
-            Decision::Closed => DecisionLabel::Unavailable,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            DecisionLabel::Allowed => "allowed",
-            DecisionLabel::Limited => "limited",
-            DecisionLabel::Unavailable => "unavailable",
-        }
-    }
-}
-
-/// `tally_rate_limit_decisions_total` by policy, decision and backend,
-/// registered on first use (after the recorder is installed) and kept: every
-/// `/api` request counts one, and a kept handle is one atomic add instead of
-/// a lookup of the series by name and labels.
-#[derive(Default)]
-struct DecisionCounters(OnceLock<[Option<Counter>; 18]>);
-
-const BACKENDS: [Backend; 3] = [Backend::Redis, Backend::Local, Backend::Fallback];
-
-/// The slot of a (policy, decision, backend) triple.
-fn decision_slot(policy: PolicyName, outcome: DecisionLabel, backend: Backend) -> usize {
-    let p = match policy {
-        PolicyName::Write => 0,
-        PolicyName::Read => 1,
-    };
-    let o = outcome as usize;
-    let b = backend as usize - 1;
-    (p * 3 + o) * 3 + b
-}
-
-impl DecisionCounters {
-    fn count(&self, policy: PolicyName, outcome: DecisionLabel, backend: Backend) {
-        let all = self.0.get_or_init(|| {
-            let mut all: [Option<Counter>; 18] = Default::default();
-            for policy in [PolicyName::Write, PolicyName::Read] {
-                for outcome in DecisionLabel::ALL {
-                    for backend in BACKENDS {
-                        // A window allows or limits; without one it is allowed or unavailable.
-                        let possible = match backend {
-                            Backend::Fallback => outcome != DecisionLabel::Limited,
-                            Backend::Redis | Backend::Local => {
-                                outcome != DecisionLabel::Unavailable
-                            }
-                        };
-                        if possible {
-                            all[decision_slot(policy, outcome, backend)] = Some(metrics::counter!(
-                                names::RATE_LIMIT_DECISIONS_TOTAL,
-                                names::LABEL_POLICY => policy.as_str(),
-                                names::LABEL_DECISION => outcome.as_str(),
-                                names::LABEL_BACKEND => backend.as_str()
-                            ));
-                        }
-                    }
-                }
-            }
-            all
-        });
-        if let Some(counter) = &all[decision_slot(policy, outcome, backend)] {
-            counter.increment(1);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_decision_triple_has_its_own_slot() {
-        let mut seen = std::collections::HashSet::new();
-        for policy in [PolicyName::Write, PolicyName::Read] {
-            for outcome in DecisionLabel::ALL {
-                for backend in BACKENDS {
-                    let slot = decision_slot(policy, outcome, backend);
-                    assert!(
-                        slot < 18 && seen.insert(slot),
-                        "{policy:?} {outcome:?} {backend:?}"
-                    );
-                }
-            }
-        }
     }
 }

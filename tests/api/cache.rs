@@ -51,17 +51,6 @@ async fn post(app: &TestApp, t: &str) {
     assert_eq!(app.post_metric(&metric(t, 1.0)).await.status(), 201);
 }
 
-/// GET calls Redis has served so far.
-fn redis_gets(redis: &TestRedis) -> u64 {
-    redis
-        .cli(&["info", "commandstats"])
-        .lines()
-        .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn miss_then_memory_hit_without_any_redis_call() {
     let redis = TestRedis::start().await;
@@ -75,7 +64,7 @@ async fn miss_then_memory_hit_without_any_redis_call() {
         (x.as_str(), cs.as_str(), count),
         ("MISS", "tally; fwd=miss; stored", 1)
     );
-    let gets = redis_gets(&app.redis);
+    let gets = app.redis.command_calls("get");
     let before = app.state.cache.stats();
     for _ in 0..5 {
         let (x, cs, _) = look(&app, "hits").await;
@@ -87,7 +76,7 @@ async fn miss_then_memory_hit_without_any_redis_call() {
     }
     let after = app.state.cache.stats();
     assert_eq!(
-        redis_gets(&app.redis),
+        app.redis.command_calls("get"),
         gets,
         "memory hits make no Redis call"
     );

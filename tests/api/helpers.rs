@@ -111,6 +111,18 @@ impl TestRedis {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// How many times this server has run `command` (lower case, e.g.
+    /// `get`, `evalsha`), scripts' own calls included.
+    pub fn command_calls(&self, command: &str) -> u64 {
+        let prefix = format!("cmdstat_{command}:calls=");
+        self.cli(&["info", "commandstats"])
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
