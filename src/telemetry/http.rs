@@ -88,6 +88,23 @@ impl RequestMetrics {
     }
 }
 
+/// One request in `http_server_active_requests`, until dropped: also when the
+/// client goes away and the request's future is dropped before it answers.
+struct InFlight<'a>(&'a Gauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 /// Also counts every answer in `Traffic` (for the dashboard).
 pub struct RequestLog {
     traffic: Arc<Traffic>,
@@ -128,8 +145,7 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         let method = method_label(req.method());
         let trace = super::otel::server_span(method, req.uri().path(), req.headers());
         let started = Instant::now();
-        let active = self.metrics.active();
-        active.increment(1.0);
+        let _in_flight = InFlight::enter(self.metrics.active());
         let inner = self.inner.call(req);
         let resp = match &trace {
             Some(cx) => inner.with_context(cx.clone()).await,
@@ -166,7 +182,6 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         self.metrics
             .duration(method, &route, status)
             .record(elapsed.as_secs_f64());
-        active.decrement(1.0);
         resp
     }
 }

@@ -56,7 +56,7 @@ fn describe() {
     );
     describe_counter!(
         RATE_LIMIT_LEASE_SLOTS_RETURNED_TOTAL,
-        "Unused leased slots this instance gave back to Redis, by policy."
+        "Unused leased slots this instance handed back to Redis once their lease ended, by policy (slots that had aged out of the window already included)."
     );
     describe_counter!(
         RATE_LIMIT_BACKEND_SWITCHES_TOTAL,
