@@ -15,7 +15,6 @@ use super::problem::FieldError;
 use super::responses::WriteError;
 use crate::domain::Metric;
 use crate::state::AppState;
-use crate::telemetry::names;
 
 /// Most metrics accepted in one batch.
 pub const MAX_BATCH: usize = 10_000;
@@ -75,7 +74,6 @@ impl IngestApi {
     ) -> Result<CreatedMetric, WriteError> {
         let metric = parse_metric(&body.value, &rules(&state)).map_err(WriteError::invalid)?;
         state.store.insert_batch(vec![metric.clone()]).await?;
-        metrics::counter!(names::METRICS_INGESTED_TOTAL).increment(1);
         state.traffic.ingested(1);
         Ok(CreatedMetric::Created(Json(metric.into())))
     }
@@ -120,7 +118,6 @@ impl IngestApi {
         }
         let accepted = metrics.len() as u64;
         state.store.insert_batch(metrics).await?;
-        metrics::counter!(names::METRICS_INGESTED_TOTAL).increment(accepted);
         state.traffic.ingested(accepted);
         Ok(CreatedBatch::Created(Json(BatchAccepted { accepted })))
     }

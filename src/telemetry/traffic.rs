@@ -1,7 +1,10 @@
 //! In-process traffic counters since start, read by the dashboard each second
 //! (Prometheus keeps its own series; these need no recorder and no parsing).
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::names::METRICS_INGESTED_TOTAL;
 
 #[derive(Debug, Default)]
 pub struct Traffic {
@@ -9,6 +12,10 @@ pub struct Traffic {
     server_errors: AtomicU64,
     throttled: AtomicU64,
     ingested: AtomicU64,
+    /// `tally_metrics_ingested_total`, registered on first use (after the
+    /// recorder is installed) and kept: an atomic add per ingest instead of
+    /// a lookup by name.
+    ingested_total: OnceLock<metrics::Counter>,
 }
 
 /// The counters at one moment.
@@ -35,8 +42,12 @@ impl Traffic {
         }
     }
 
+    /// Points accepted and stored: here and in Prometheus.
     pub fn ingested(&self, points: u64) {
         self.ingested.fetch_add(points, Ordering::Relaxed);
+        self.ingested_total
+            .get_or_init(|| metrics::counter!(METRICS_INGESTED_TOTAL))
+            .increment(points);
     }
 
     pub fn counts(&self) -> TrafficCounts {
