@@ -26,7 +26,7 @@ pub use resilience::{
 };
 pub use service::{
     DashboardSettings, DatabaseSettings, LogFormat, LogSettings, RedisSettings, ServerSettings,
-    StoreSettings,
+    StoreSettings, TracesExporter,
 };
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
@@ -184,6 +184,7 @@ impl Default for Settings {
                 metrics_enabled: true,
                 format: LogFormat::Text,
                 filter: DEFAULT_LOG_FILTER.into(),
+                traces_exporter: TracesExporter::Builtin,
             },
             dashboard: DashboardSettings {
                 enabled: true,

@@ -144,11 +144,12 @@ fn trace_decision(policy: &Policy, decision: &Decision) {
             Decision::Open => ("allowed", "none", None),
             Decision::Closed => ("unavailable", "none", None),
         };
-        let mut attributes = vec![
+        let mut attributes = Vec::with_capacity(4);
+        attributes.extend([
             KeyValue::new("rate_limit.policy", policy.name.as_str()),
             KeyValue::new("rate_limit.decision", outcome),
             KeyValue::new("rate_limit.backend", backend),
-        ];
+        ]);
         if let Some(remaining) = remaining {
             attributes.push(KeyValue::new(
                 "rate_limit.remaining",

@@ -5,6 +5,7 @@ mod logs;
 pub mod metrics;
 pub mod names;
 pub mod otel;
+pub mod otlp;
 mod traffic;
 
 pub use http::RequestLog;
@@ -49,7 +50,7 @@ pub fn init(settings: &LogSettings) -> Result<otel::TracesGuard, String> {
             .with_filter(filter)
             .boxed(),
     };
-    let provider = otel::provider()?;
+    let provider = otel::provider(settings.traces_exporter)?;
     let traces: Option<BoxedLayer> = provider.as_ref().map(|p| {
         // For the spans made with `tracing` inside a request (its server span
         // is made by `otel::server_span` and attached as the current OTel

@@ -50,5 +50,7 @@ pub const REDIS_COMMAND_DURATION_SECONDS: &str = "tally_redis_command_duration_s
 pub const REDIS_ERRORS_TOTAL: &str = "tally_redis_errors_total";
 pub const LABEL_COMMAND: &str = "command";
 
+pub const TRACE_SPANS_TOTAL: &str = "tally_trace_spans_total";
+
 pub const BUILD_INFO: &str = "tally_build_info";
 pub const LABEL_VERSION: &str = "version";

@@ -12,24 +12,25 @@
 //! the registry, every layer and its filters on each request and each poll,
 //! also when the request is not sampled.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
 };
+use parking_lot::RwLock;
 use poem::http::HeaderMap;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-const ENDPOINT_VARS: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-];
+use super::otlp::ExportConfig;
+use crate::config::TracesExporter;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Whether spans go to OpenTelemetry (an OTLP endpoint is configured and the
 /// layer installed), so the hot path can skip work only traces use.
@@ -56,55 +57,45 @@ impl Drop for TracesGuard {
 }
 
 /// The tracer provider, if an OTLP endpoint is configured.
-pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
-    let configured = ENDPOINT_VARS
-        .iter()
-        .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()));
-    if !configured {
+pub fn provider(exporter: TracesExporter) -> Result<Option<SdkTracerProvider>, String> {
+    // Checked (and a bad setting refused) whichever exporter sends.
+    let Some(config) = ExportConfig::from_env(|name| std::env::var(name).ok())? else {
         return Ok(None);
-    }
-    match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
-        Err(_) | Ok("http/protobuf") => {}
-        Ok(other) => {
-            return Err(format!(
-                "OTEL_EXPORTER_OTLP_PROTOCOL={other} is not supported; use http/protobuf"
-            ));
-        }
-    }
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .build()
-        .map_err(|e| format!("cannot build the OTLP exporter: {e}"))?;
+    };
     let mut resource = Resource::builder();
     if std::env::var("OTEL_SERVICE_NAME").is_err() {
         resource = resource.with_service_name("tally");
     }
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(batch_processor(exporter))
-        .with_resource(resource.build())
-        .build();
-    Ok(Some(provider))
+    let builder = SdkTracerProvider::builder().with_resource(resource.build());
+    let builder = match exporter {
+        TracesExporter::Builtin => builder.with_span_processor(
+            super::otlp::Processor::new(config)
+                .map_err(|e| format!("cannot start the trace export thread: {e}"))?,
+        ),
+        TracesExporter::OpentelemetryOtlp => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build()
+                .map_err(|e| format!("cannot build the OTLP exporter: {e}"))?;
+            builder.with_span_processor(batch_processor(exporter, &config))
+        }
+    };
+    Ok(Some(builder.build()))
 }
 
-/// Spans queued for export and sent per request to the collector, unless
-/// `OTEL_BSP_MAX_QUEUE_SIZE` / `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` say otherwise.
-/// Above the SDK's 2,048 / 512: one span per request at tens of thousands of
-/// requests a second fills 2,048 in a few tens of milliseconds (a late export
-/// then drops spans), and larger batches mean fewer requests for the
-/// collector to take (measured: the receiver's CPU per span halves).
-const BATCH_QUEUE: usize = 8_192;
-const BATCH_EXPORT: usize = 2_048;
-
-fn batch_processor(exporter: opentelemetry_otlp::SpanExporter) -> BatchSpanProcessor {
-    let mut config = BatchConfigBuilder::default();
-    if std::env::var_os("OTEL_BSP_MAX_QUEUE_SIZE").is_none() {
-        config = config.with_max_queue_size(BATCH_QUEUE);
-    }
-    if std::env::var_os("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
-        config = config.with_max_export_batch_size(BATCH_EXPORT);
-    }
+/// The SDK's batch processor with the same queue and batch sizes as the
+/// built-in exporter (`otlp::config`; they read the same variables).
+fn batch_processor(
+    exporter: opentelemetry_otlp::SpanExporter,
+    config: &ExportConfig,
+) -> BatchSpanProcessor {
+    let batch = BatchConfigBuilder::default()
+        .with_max_queue_size(config.queue)
+        .with_max_export_batch_size(config.batch)
+        .with_scheduled_delay(config.delay)
+        .build();
     BatchSpanProcessor::builder(exporter)
-        .with_batch_config(config.build())
+        .with_batch_config(batch)
         .build()
 }
 
@@ -143,13 +134,15 @@ pub fn server_span(method: &'static str, path: &str, headers: &HeaderMap) -> Opt
     } else {
         Context::new()
     };
+    // Room for the two attributes `end_server_span` adds, so they don't
+    // reallocate the SDK's vector (it keeps this one).
+    let mut attributes = Vec::with_capacity(4);
+    attributes.push(KeyValue::new("http.request.method", method));
+    attributes.push(KeyValue::new("url.path", path.to_owned()));
     let span = tracer
         .span_builder(method)
         .with_kind(SpanKind::Server)
-        .with_attributes([
-            KeyValue::new("http.request.method", method),
-            KeyValue::new("url.path", path.to_owned()),
-        ])
+        .with_attributes(attributes)
         .start_with_context(tracer, &parent);
     Some(parent.with_span(span))
 }
@@ -159,17 +152,61 @@ pub fn server_span(method: &'static str, path: &str, headers: &HeaderMap) -> Opt
 pub fn end_server_span(cx: &Context, method: &'static str, route: &Arc<str>, status: u16) {
     let span = cx.span();
     if span.is_recording() {
-        span.update_name(format!("{method} {route}"));
-        span.set_attribute(KeyValue::new("http.route", Arc::clone(route)));
-        span.set_attribute(KeyValue::new(
-            "http.response.status_code",
-            i64::from(status),
-        ));
+        let (name, route) = names(method, route);
+        span.update_name(name);
+        span.set_attributes([
+            KeyValue::new("http.route", route),
+            KeyValue::new("http.response.status_code", i64::from(status)),
+        ]);
         if status >= 500 {
             span.set_status(Status::error(""));
         }
     }
     span.end();
+}
+
+/// Span names (`POST /api/metrics`) and `http.route` values, interned: routes
+/// are templates and methods are few, so this stays small (past the bound,
+/// not expected, names are made per span).
+const MAX_NAMES: usize = 1024;
+
+/// Route template -> (method, span name, route) for each method seen.
+type Names = HashMap<Arc<str>, Vec<(&'static str, &'static str, &'static str)>>;
+
+/// The span name and `http.route` value for `method` and `route`, as
+/// `'static` strings: no allocation per span, and no reference count taken
+/// on a route string that every request shares.
+fn names(method: &'static str, route: &Arc<str>) -> (Cow<'static, str>, Value) {
+    static NAMES: LazyLock<RwLock<(Names, usize)>> = LazyLock::new(RwLock::default);
+    let find = |names: &Names| {
+        names
+            .get(&**route)?
+            .iter()
+            .find(|(m, _, _)| *m == method)
+            .map(|&(_, name, route)| (Cow::Borrowed(name), Value::from(route)))
+    };
+    if let Some(found) = find(&NAMES.read().0) {
+        return found;
+    }
+    let mut guard = NAMES.write();
+    if let Some(found) = find(&guard.0) {
+        return found;
+    }
+    if guard.1 >= MAX_NAMES {
+        return (
+            Cow::Owned(format!("{method} {route}")),
+            Value::from(Arc::clone(route)),
+        );
+    }
+    let name: &'static str = String::leak(format!("{method} {route}"));
+    let interned: &'static str = String::leak(route.to_string());
+    guard.1 += 1;
+    guard
+        .0
+        .entry(Arc::clone(route))
+        .or_default()
+        .push((method, name, interned));
+    (Cow::Borrowed(name), Value::from(interned))
 }
 
 /// The trace id of the request being served on this thread, if it is traced.
