@@ -3,12 +3,14 @@
 //! log line at debug level, the request-duration histogram (labelled by
 //! route template, never the raw path) and the in-flight gauge.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use metrics::{Gauge, Histogram};
 use parking_lot::RwLock;
 
+use opentelemetry::Value;
 use opentelemetry::trace::FutureExt as _;
 use poem::http::Method;
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
@@ -47,12 +49,23 @@ fn route_label(route: Option<Arc<str>>) -> Arc<str> {
     }
 }
 
-/// Series kept in `RequestMetrics`; past it (not expected: routes are
-/// templates and methods and statuses are few) the macro looks each one up.
+/// Kinds of answer kept in `RequestMetrics`; past it (not expected: routes
+/// are templates and methods and statuses are few) each one is looked up
+/// and named per request.
 const MAX_CACHED_SERIES: usize = 1024;
 
-/// Method, route template, status.
-type SeriesKey = (&'static str, Arc<str>, u16);
+/// What one kind of answer (method, route template, status) is recorded
+/// under: its duration series, and the name and `http.route` of its span as
+/// `'static` strings, so a request costs no allocation and takes no
+/// reference count on a route string every request shares.
+struct Answered {
+    duration: Histogram,
+    span_name: &'static str,
+    route: &'static str,
+}
+
+/// Route template -> (method, status, what to record) for each seen.
+type Seen = HashMap<Arc<str>, Vec<(&'static str, u16, &'static Answered)>>;
 
 /// The request metrics' handles, registered on first use (after the recorder
 /// is installed) and kept, so a request costs atomic adds instead of building
@@ -60,7 +73,7 @@ type SeriesKey = (&'static str, Arc<str>, u16);
 #[derive(Default)]
 struct RequestMetrics {
     active: OnceLock<Gauge>,
-    durations: RwLock<HashMap<SeriesKey, Histogram>>,
+    answers: RwLock<(Seen, usize)>,
 }
 
 impl RequestMetrics {
@@ -69,22 +82,51 @@ impl RequestMetrics {
             .get_or_init(|| metrics::gauge!(HTTP_ACTIVE_REQUESTS))
     }
 
-    fn duration(&self, method: &'static str, route: &Arc<str>, status: u16) -> Histogram {
-        let key = (method, Arc::clone(route), status);
-        if let Some(h) = self.durations.read().get(&key) {
-            return h.clone();
-        }
-        let h = metrics::histogram!(
+    fn histogram(method: &'static str, route: &str, status: u16) -> Histogram {
+        metrics::histogram!(
             HTTP_REQUEST_DURATION_SECONDS,
             LABEL_METHOD => method,
-            LABEL_ROUTE => route.to_string(),
+            LABEL_ROUTE => route.to_owned(),
             LABEL_STATUS => status.to_string()
-        );
-        let mut durations = self.durations.write();
-        if durations.len() < MAX_CACHED_SERIES {
-            durations.insert(key, h.clone());
+        )
+    }
+
+    /// `None` past `MAX_CACHED_SERIES`.
+    fn answered(
+        &self,
+        method: &'static str,
+        route: &Arc<str>,
+        status: u16,
+    ) -> Option<&'static Answered> {
+        let find = |seen: &Seen| {
+            seen.get(&**route)?
+                .iter()
+                .find(|(m, s, _)| *m == method && *s == status)
+                .map(|&(_, _, a)| a)
+        };
+        if let Some(a) = find(&self.answers.read().0) {
+            return Some(a);
         }
-        h
+        let mut answers = self.answers.write();
+        if let Some(a) = find(&answers.0) {
+            return Some(a);
+        }
+        if answers.1 >= MAX_CACHED_SERIES {
+            return None;
+        }
+        // Leaked: at most MAX_CACHED_SERIES of them, for the process's life.
+        let answered: &'static Answered = Box::leak(Box::new(Answered {
+            duration: Self::histogram(method, route, status),
+            span_name: String::leak(format!("{method} {route}")),
+            route: String::leak(route.to_string()),
+        }));
+        answers.1 += 1;
+        answers
+            .0
+            .entry(Arc::clone(route))
+            .or_default()
+            .push((method, status, answered));
+        Some(answered)
     }
 }
 
@@ -165,10 +207,18 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         let elapsed = started.elapsed();
         self.traffic.answered(status);
         let route = route_label(route);
+        let answered = self.metrics.answered(method, &route, status);
         if let Some(cx) = &trace {
-            super::otel::end_server_span(cx, method, &route, status);
+            let (name, route_value) = match answered {
+                Some(a) => (Cow::Borrowed(a.span_name), Value::from(a.route)),
+                None => (
+                    Cow::Owned(format!("{method} {route}")),
+                    Value::from(Arc::clone(&route)),
+                ),
+            };
+            super::otel::end_server_span(cx, name, route_value, status);
         }
-        {
+        if tracing::enabled!(tracing::Level::DEBUG) {
             // The request's own line carries its trace id like every other.
             let _attached = trace.map(|cx| cx.attach());
             tracing::debug!(
@@ -179,9 +229,10 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
                 "request"
             );
         }
-        self.metrics
-            .duration(method, &route, status)
-            .record(elapsed.as_secs_f64());
+        match answered {
+            Some(a) => a.duration.record(elapsed.as_secs_f64()),
+            None => RequestMetrics::histogram(method, &route, status).record(elapsed.as_secs_f64()),
+        }
         resp
     }
 }

@@ -117,6 +117,11 @@ fn describe() {
         STORE_POINTS_EVICTED_TOTAL,
         "Data points dropped by the store, by reason (retention or capacity)."
     );
+    describe_counter!(
+        TRACE_SPANS_TOTAL,
+        "Spans of the built-in trace exporter by outcome: exported, rejected (by the collector), \
+         export_failed (the export gave up), queue_full (dropped when they ended)."
+    );
     describe_gauge!(
         BUILD_INFO,
         "Always 1; the version label says which build runs."

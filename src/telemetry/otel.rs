@@ -13,9 +13,8 @@
 //! also when the request is not sampled.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock};
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
@@ -25,8 +24,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
 };
-use parking_lot::RwLock;
-use poem::http::HeaderMap;
+use poem::http::{HeaderMap, HeaderName};
 
 use super::otlp::ExportConfig;
 use crate::config::TracesExporter;
@@ -129,7 +127,8 @@ impl Extractor for HeaderExtractor<'_> {
 /// while the request runs. `None` when traces are off.
 pub fn server_span(method: &'static str, path: &str, headers: &HeaderMap) -> Option<Context> {
     let tracer = TRACER.get().filter(|_| active())?;
-    let parent = if headers.contains_key("traceparent") {
+    static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+    let parent = if headers.contains_key(&TRACEPARENT) {
         TraceContextPropagator::new().extract(&HeaderExtractor(headers))
     } else {
         Context::new()
@@ -149,10 +148,9 @@ pub fn server_span(method: &'static str, path: &str, headers: &HeaderMap) -> Opt
 
 /// Names and attributes the server span once the answer is known (an error
 /// status only on 5xx), and ends it.
-pub fn end_server_span(cx: &Context, method: &'static str, route: &Arc<str>, status: u16) {
+pub fn end_server_span(cx: &Context, name: Cow<'static, str>, route: Value, status: u16) {
     let span = cx.span();
     if span.is_recording() {
-        let (name, route) = names(method, route);
         span.update_name(name);
         span.set_attributes([
             KeyValue::new("http.route", route),
@@ -163,50 +161,6 @@ pub fn end_server_span(cx: &Context, method: &'static str, route: &Arc<str>, sta
         }
     }
     span.end();
-}
-
-/// Span names (`POST /api/metrics`) and `http.route` values, interned: routes
-/// are templates and methods are few, so this stays small (past the bound,
-/// not expected, names are made per span).
-const MAX_NAMES: usize = 1024;
-
-/// Route template -> (method, span name, route) for each method seen.
-type Names = HashMap<Arc<str>, Vec<(&'static str, &'static str, &'static str)>>;
-
-/// The span name and `http.route` value for `method` and `route`, as
-/// `'static` strings: no allocation per span, and no reference count taken
-/// on a route string that every request shares.
-fn names(method: &'static str, route: &Arc<str>) -> (Cow<'static, str>, Value) {
-    static NAMES: LazyLock<RwLock<(Names, usize)>> = LazyLock::new(RwLock::default);
-    let find = |names: &Names| {
-        names
-            .get(&**route)?
-            .iter()
-            .find(|(m, _, _)| *m == method)
-            .map(|&(_, name, route)| (Cow::Borrowed(name), Value::from(route)))
-    };
-    if let Some(found) = find(&NAMES.read().0) {
-        return found;
-    }
-    let mut guard = NAMES.write();
-    if let Some(found) = find(&guard.0) {
-        return found;
-    }
-    if guard.1 >= MAX_NAMES {
-        return (
-            Cow::Owned(format!("{method} {route}")),
-            Value::from(Arc::clone(route)),
-        );
-    }
-    let name: &'static str = String::leak(format!("{method} {route}"));
-    let interned: &'static str = String::leak(route.to_string());
-    guard.1 += 1;
-    guard
-        .0
-        .entry(Arc::clone(route))
-        .or_default()
-        .push((method, name, interned));
-    (Cow::Borrowed(name), Value::from(interned))
 }
 
 /// The trace id of the request being served on this thread, if it is traced.

@@ -34,7 +34,7 @@ const FIXED64: u32 = 1;
 const LEN: u32 = 2;
 const FIXED32: u32 = 5;
 
-#[inline]
+#[inline(always)]
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         buf.push((v as u8) | 0x80);
@@ -43,14 +43,14 @@ fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
-#[inline]
+#[inline(always)]
 fn put_key(buf: &mut Vec<u8>, tag: u32, wire_type: u32) {
     put_varint(buf, u64::from(tag << 3 | wire_type));
 }
 
 /// Starts a length-delimited field: its key and a one-byte length
 /// placeholder. Returns where the body starts, for `end`.
-#[inline]
+#[inline(always)]
 fn begin(buf: &mut Vec<u8>, tag: u32) -> usize {
     put_key(buf, tag, LEN);
     buf.push(0);
@@ -59,7 +59,7 @@ fn begin(buf: &mut Vec<u8>, tag: u32) -> usize {
 
 /// Ends the field `begin` started: fills in the body's length, moving the
 /// body up when the length takes more than one byte.
-#[inline]
+#[inline(always)]
 fn end(buf: &mut Vec<u8>, start: usize) {
     let len = buf.len() - start;
     if len < 0x80 {
@@ -81,6 +81,7 @@ fn end(buf: &mut Vec<u8>, start: usize) {
     buf[start - 1..start - 1 + n].copy_from_slice(&prefix[..n]);
 }
 
+#[inline(always)]
 fn put_bytes(buf: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
     put_key(buf, tag, LEN);
     put_varint(buf, bytes.len() as u64);
@@ -88,6 +89,7 @@ fn put_bytes(buf: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
 }
 
 /// A string or bytes field, left out when empty.
+#[inline(always)]
 fn put_opt_bytes(buf: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
     if !bytes.is_empty() {
         put_bytes(buf, tag, bytes);
@@ -95,6 +97,7 @@ fn put_opt_bytes(buf: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
 }
 
 /// A varint field (uint32, enum), left out when zero.
+#[inline(always)]
 fn put_opt_varint(buf: &mut Vec<u8>, tag: u32, v: u64) {
     if v != 0 {
         put_key(buf, tag, VARINT);
@@ -102,6 +105,7 @@ fn put_opt_varint(buf: &mut Vec<u8>, tag: u32, v: u64) {
     }
 }
 
+#[inline(always)]
 fn put_opt_fixed64(buf: &mut Vec<u8>, tag: u32, v: u64) {
     if v != 0 {
         put_key(buf, tag, FIXED64);
@@ -109,6 +113,7 @@ fn put_opt_fixed64(buf: &mut Vec<u8>, tag: u32, v: u64) {
     }
 }
 
+#[inline(always)]
 fn put_opt_fixed32(buf: &mut Vec<u8>, tag: u32, v: u32) {
     if v != 0 {
         put_key(buf, tag, FIXED32);
@@ -116,6 +121,7 @@ fn put_opt_fixed32(buf: &mut Vec<u8>, tag: u32, v: u32) {
     }
 }
 
+#[inline(always)]
 fn nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
@@ -124,6 +130,7 @@ fn nanos(t: SystemTime) -> u64 {
 // ---- common.proto: AnyValue, KeyValue -----------------------------------
 
 /// The body of an `AnyValue` (a oneof: always written, even at its default).
+#[inline(always)]
 fn put_any_value(buf: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Bool(v) => {
@@ -175,6 +182,7 @@ fn put_array(buf: &mut Vec<u8>, array: &Array) {
 }
 
 /// `KeyValue` as field `tag`: `key` (1), `value` (2, always present).
+#[inline(always)]
 fn put_key_value(buf: &mut Vec<u8>, tag: u32, kv: &KeyValue) {
     let at = begin(buf, tag);
     put_opt_bytes(buf, 1, kv.key.as_str().as_bytes());
@@ -340,7 +348,7 @@ pub fn spans_request(resource: &EncodedResource, spans: &[SpanData]) -> Vec<u8> 
         let i = match groups.iter().position(|(s, _)| *s == scope) {
             Some(i) => i,
             None => {
-                groups.push((scope, Vec::new()));
+                groups.push((scope, Vec::with_capacity(spans.len() * 320)));
                 groups.len() - 1
             }
         };
