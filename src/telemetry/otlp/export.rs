@@ -61,12 +61,13 @@ pub fn run(shared: &Shared) {
         }
     };
     let mut failing = false;
+    let mut dropping: Option<u64> = None;
     let mut next = Instant::now() + shared.config.delay;
     loop {
         let (flush, stop) = wait(shared, next);
         next = Instant::now() + shared.config.delay;
         let groups = shared.queue.drain();
-        count_dropped(shared);
+        dropping = count_dropped(shared, dropping);
         let resource = Arc::clone(&shared.resource.lock());
         for batch in queue::batches(&groups, shared.config.batch) {
             let spans = batch.spans;
@@ -78,7 +79,7 @@ pub fn run(shared: &Shared) {
             match outcome {
                 Ok(rejected) => {
                     if failing {
-                        tracing::info!("traces: export to {} works again", shared.config.endpoint);
+                        tracing::info!("traces: export works again");
                         failing = false;
                     }
                     let rejected = rejected.min(spans as u64);
@@ -88,7 +89,6 @@ pub fn run(shared: &Shared) {
                 Err(why) => {
                     if !failing {
                         tracing::warn!(
-                            endpoint = %shared.config.endpoint,
                             error = %why,
                             "traces: export failing; spans are dropped until it works again"
                         );
@@ -132,15 +132,26 @@ fn counter(outcome: &'static str) -> metrics::Counter {
     metrics::counter!(TRACE_SPANS_TOTAL, LABEL_OUTCOME => outcome)
 }
 
-fn count_dropped(shared: &Shared) {
+/// Counts what a full queue dropped since the last export, and logs once
+/// when dropping starts and once when it stops (with how many in all).
+/// `dropping`: the spans dropped so far in the current episode.
+fn count_dropped(shared: &Shared, dropping: Option<u64>) -> Option<u64> {
     let dropped = shared.queue.take_dropped();
-    if dropped > 0 {
-        tracing::warn!(
-            dropped,
-            limit = shared.config.queue,
-            "traces: the span queue was full; spans were dropped"
-        );
-        counter("queue_full").increment(dropped);
+    counter("queue_full").increment(dropped);
+    match (dropping, dropped) {
+        (None, 0) => None,
+        (None, n) => {
+            tracing::warn!(
+                limit = shared.config.queue,
+                "traces: the span queue is full; new spans are dropped until it drains"
+            );
+            Some(n)
+        }
+        (Some(total), 0) => {
+            tracing::info!(dropped = total, "traces: the span queue has room again");
+            None
+        }
+        (Some(total), n) => Some(total + n),
     }
 }
 
@@ -191,7 +202,8 @@ fn send(
             Err(e) if e.is_timeout() => {
                 return Err(format!("no answer within {:?}", config.timeout));
             }
-            Err(e) => (format!("{e}"), backoff),
+            // Without the URL: it may carry credentials.
+            Err(e) => (e.without_url().to_string(), backoff),
         };
         let jitter = Duration::from_millis(rand::random_range(
             0..=wait.as_millis().min(1000) as u64 / 4,
