@@ -65,6 +65,9 @@ fn invalid_settings_stop_startup_with_one_clear_line() {
         ("TALLY_ADDR", "nowhere"),
         ("LOG_FORMAT", "xml"),
         ("REDIS_URL", "http://example"),
+        ("TRACES_EXPORTER", "jaeger"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318"),
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
             .env_clear()
