@@ -114,7 +114,8 @@ impl RequestMetrics {
         if answers.1 >= MAX_CACHED_SERIES {
             return None;
         }
-        // Leaked: at most MAX_CACHED_SERIES of them, for the process's life.
+        // Leaked: at most MAX_CACHED_SERIES of them per server (one
+        // `RequestLog`), for the process's life.
         let answered: &'static Answered = Box::leak(Box::new(Answered {
             duration: Self::histogram(method, route, status),
             span_name: String::leak(format!("{method} {route}")),

@@ -101,7 +101,14 @@ impl ExportConfig {
             first(&var, &["OTEL_EXPORTER_OTLP_ENDPOINT"]),
         ) {
             (Some((_, url)), _) => url,
-            (None, Some((_, base))) => format!("{}/v1/traces", base.trim_end_matches('/')),
+            (None, Some((_, base))) => {
+                // The signal's path goes before a query string, if any.
+                let (path, query) = base
+                    .split_once('?')
+                    .map_or((base.as_str(), ""), |(p, q)| (p, q));
+                let sep = if query.is_empty() { "" } else { "?" };
+                format!("{}/v1/traces{sep}{query}", path.trim_end_matches('/'))
+            }
             (None, None) => return Ok(None),
         };
         match poem::http::Uri::try_from(endpoint.as_str()) {
@@ -190,6 +197,13 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(c.endpoint, "http://collector:4318/v1/traces");
+        let c = config(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://collector:4318/otlp?tenant=a",
+        )])
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.endpoint, "http://collector:4318/otlp/v1/traces?tenant=a");
         let c = config(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
             (

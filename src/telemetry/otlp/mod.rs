@@ -24,6 +24,7 @@ mod queue;
 mod tests;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -46,13 +47,16 @@ pub struct Processor {
 
 impl Processor {
     /// Starts the export thread.
-    pub fn new(config: ExportConfig) -> std::io::Result<Self> {
+    pub fn new(mut config: ExportConfig) -> std::io::Result<Self> {
+        config.queue = config.queue.max(1);
+        config.batch = config.batch.clamp(1, config.queue);
         let shared = Arc::new(Shared {
             queue: Queue::new(config.queue),
             config,
             resource: Mutex::default(),
             control: Mutex::default(),
             changed: Condvar::new(),
+            stopped: AtomicBool::new(false),
         });
         let for_thread = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -70,18 +74,19 @@ impl Processor {
         }
     }
 
-    /// Waits until `done` holds or `timeout` passes.
+    /// Waits until `done` holds or `timeout` passes (`Duration::MAX`: no
+    /// limit); what `done` says then.
     fn wait_for(&self, timeout: Duration, done: impl Fn(&Control) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         let mut control = self.shared.control.lock();
         while !done(&control) {
-            if self
-                .shared
-                .changed
-                .wait_until(&mut control, deadline)
-                .timed_out()
-            {
-                return done(&control);
+            match deadline {
+                Some(d) => {
+                    if self.shared.changed.wait_until(&mut control, d).timed_out() {
+                        return done(&control);
+                    }
+                }
+                None => self.shared.changed.wait(&mut control),
             }
         }
         true
@@ -92,7 +97,7 @@ impl SpanProcessor for Processor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        if !span.span_context.is_sampled() {
+        if !span.span_context.is_sampled() || self.shared.stopped.load(Ordering::Relaxed) {
             return;
         }
         if let Pushed::Queued(held) = self.shared.queue.push(&span) {
@@ -102,8 +107,9 @@ impl SpanProcessor for Processor {
         }
     }
 
-    /// Sends what is held now; waits at most the export timeout (plus a
-    /// second for the batch in flight).
+    /// Sends what is held now. Waits for the round in progress, if any,
+    /// then for one round of its own: each ends within the export timeout
+    /// (a round stops at its first failed batch), so at most twice that.
     fn force_flush(&self) -> OTelSdkResult {
         let ticket = {
             let mut control = self.shared.control.lock();
@@ -114,16 +120,25 @@ impl SpanProcessor for Processor {
             control.flush_asked
         };
         self.wake();
-        let limit = self.shared.config.timeout + Duration::from_secs(1);
-        if self.wait_for(limit, |c| c.flush_done >= ticket || c.stopped) {
-            Ok(())
+        let limit = self.shared.config.timeout * 2 + Duration::from_secs(1);
+        if !self.wait_for(limit, |c| c.flush_done >= ticket || c.stopped) {
+            return Err(OTelSdkError::Timeout(limit));
+        }
+        let control = self.shared.control.lock();
+        if control.flush_done < ticket {
+            Err(OTelSdkError::AlreadyShutdown)
+        } else if control.flush_failed {
+            Err(OTelSdkError::InternalFailure(
+                "the export failed; its spans were dropped".into(),
+            ))
         } else {
-            Err(OTelSdkError::Timeout(limit))
+            Ok(())
         }
     }
 
     /// Sends what is held and stops the export thread, waiting at most
-    /// `timeout`. Spans that end later are dropped.
+    /// `timeout` (a batch being retried gets no more retries). Spans that
+    /// end later are dropped.
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         {
             let mut control = self.shared.control.lock();
@@ -132,6 +147,7 @@ impl SpanProcessor for Processor {
             }
             control.stop = true;
         }
+        self.shared.stopped.store(true, Ordering::Relaxed);
         self.wake();
         if self.wait_for(timeout, |c| c.stopped) {
             if let Some(t) = self.thread.lock().take() {

@@ -78,7 +78,12 @@ impl Queue {
             return Pushed::Dropped;
         }
         let mut shard = self.shard().lock();
-        let hint = shard.hint;
+        // Sized by the last drain: the first group holds nearly everything.
+        let hint = if shard.groups.is_empty() {
+            shard.hint
+        } else {
+            0
+        };
         let scope = &span.instrumentation_scope;
         let group = match shard.groups.iter().position(|g| g.scope == *scope) {
             Some(i) => &mut shard.groups[i],

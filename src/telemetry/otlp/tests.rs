@@ -377,9 +377,14 @@ impl Received {
     }
 }
 
+/// One scripted answer: status, delay before answering, `Retry-After`.
+#[derive(Clone, Copy)]
+struct Answer(u16, Duration, Option<&'static str>);
+
+const TAKE: Answer = Answer(200, Duration::ZERO, None);
+
 /// A one-thread HTTP/1.1 OTLP receiver on a free port: answers each POST
-/// with the next scripted status (200 once the script runs out), after the
-/// scripted delay.
+/// with the next scripted answer, then with `after` once the script runs out.
 struct Receiver {
     url: String,
     got: Arc<Mutex<Vec<Received>>>,
@@ -387,7 +392,11 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start(script: Vec<(u16, Duration)>) -> Self {
+    fn start(script: Vec<Answer>) -> Self {
+        Self::scripted(script, TAKE)
+    }
+
+    fn scripted(script: Vec<Answer>, after: Answer) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -400,13 +409,13 @@ impl Receiver {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 while let Some((headers, body)) = read_request(&mut reader) {
                     *a.lock().unwrap() += 1;
-                    let (status, delay) = script.next().unwrap_or((200, Duration::ZERO));
+                    let Answer(status, delay, retry_after) = script.next().unwrap_or(after);
                     std::thread::sleep(delay);
                     if status == 200 {
                         let request = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
                         g.lock().unwrap().push(Received { headers, request });
                     }
-                    if respond(&stream, status).is_err() {
+                    if respond(&stream, status, retry_after).is_err() {
                         break;
                     }
                 }
@@ -463,12 +472,8 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(Headers, Vec<u8>)>
     Some((headers, body))
 }
 
-fn respond(mut stream: &TcpStream, status: u16) -> std::io::Result<()> {
-    let extra = if status == 503 {
-        "retry-after: 0\r\n"
-    } else {
-        ""
-    };
+fn respond(mut stream: &TcpStream, status: u16, retry_after: Option<&str>) -> std::io::Result<()> {
+    let extra = retry_after.map_or(String::new(), |v| format!("retry-after: {v}\r\n"));
     write!(
         stream,
         "HTTP/1.1 {status} X\r\ncontent-type: application/x-protobuf\r\n{extra}content-length: 0\r\n\r\n"
@@ -582,7 +587,8 @@ fn flush_and_shutdown_send_what_is_held_and_later_spans_are_dropped() {
 
 #[test]
 fn unavailable_is_retried_and_a_bad_request_is_not() {
-    let receiver = Receiver::start(vec![(503, Duration::ZERO), (503, Duration::ZERO)]);
+    let unavailable = Answer(503, Duration::ZERO, Some("0"));
+    let receiver = Receiver::start(vec![unavailable, unavailable]);
     let provider = provider(Processor::new(config(&receiver.url)).unwrap());
     end_spans(&provider, &["a", "b", "c", "d"]);
     let got = receiver.wait_for(1, Duration::from_secs(5));
@@ -590,10 +596,10 @@ fn unavailable_is_retried_and_a_bad_request_is_not() {
     assert_eq!(receiver.attempts(), 3, "two 503s, then taken");
     provider.shutdown().unwrap();
 
-    let receiver = Receiver::start(vec![(400, Duration::ZERO)]);
+    let receiver = Receiver::start(vec![Answer(400, Duration::ZERO, None)]);
     let provider = super::tests::provider(Processor::new(config(&receiver.url)).unwrap());
     end_spans(&provider, &["a", "b", "c", "d"]);
-    provider.force_flush().unwrap();
+    let _ = provider.force_flush();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(receiver.attempts(), 1, "400 is final");
     assert!(receiver.received().is_empty());
@@ -602,7 +608,7 @@ fn unavailable_is_retried_and_a_bad_request_is_not() {
 
 #[test]
 fn a_collector_that_never_answers_costs_at_most_the_timeout() {
-    let receiver = Receiver::start(vec![(200, Duration::from_secs(30))]);
+    let receiver = Receiver::start(vec![Answer(200, Duration::from_secs(30), None)]);
     let mut c = config(&receiver.url);
     c.timeout = Duration::from_millis(300);
     let provider = provider(Processor::new(c).unwrap());
@@ -659,4 +665,78 @@ fn unsampled_spans_are_not_sent() {
     processor.force_flush().unwrap();
     assert!(receiver.received().is_empty());
     processor.shutdown().unwrap();
+}
+
+#[test]
+fn retry_after_zero_still_backs_off_and_a_huge_one_gives_up_without_harm() {
+    // Always 503 + Retry-After: 0: the backoff (100 ms, doubling) still spaces
+    // the attempts, and the round gives up within the timeout.
+    let receiver = Receiver::scripted(vec![], Answer(503, Duration::ZERO, Some("0")));
+    let mut c = config(&receiver.url);
+    c.timeout = Duration::from_millis(1000);
+    let provider = provider(Processor::new(c).unwrap());
+    end_spans(&provider, &["a"]);
+    let started = Instant::now();
+    let flushed = provider.force_flush();
+    assert!(flushed.is_err(), "a lost batch makes the flush say so");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let attempts = receiver.attempts();
+    assert!((2..=6).contains(&attempts), "{attempts} attempts in 1 s");
+    provider.shutdown().unwrap();
+
+    // Retry-After far beyond the timeout: given up at once, and the export
+    // thread lives on for the next batch.
+    let receiver = Receiver::start(vec![Answer(
+        503,
+        Duration::ZERO,
+        Some("9223372036854775807"),
+    )]);
+    let provider = super::tests::provider(Processor::new(config(&receiver.url)).unwrap());
+    end_spans(&provider, &["dropped"]);
+    let started = Instant::now();
+    assert!(provider.force_flush().is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    end_spans(&provider, &["sent"]);
+    provider.force_flush().unwrap();
+    let names: Vec<String> = receiver
+        .received()
+        .iter()
+        .flat_map(Received::span_names)
+        .collect();
+    assert_eq!(names, ["sent"]);
+    provider.shutdown_with_timeout(Duration::MAX).unwrap();
+}
+
+#[test]
+fn shutdown_ends_retries_against_a_collector_that_keeps_failing() {
+    let receiver = Receiver::scripted(vec![], Answer(503, Duration::ZERO, Some("1")));
+    let mut c = config(&receiver.url);
+    c.timeout = Duration::from_secs(30);
+    let provider = provider(Processor::new(c).unwrap());
+    end_spans(&provider, &["a", "b", "c", "d"]);
+    // The batch is being retried (a second apart) when shutdown comes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while receiver.attempts() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let started = Instant::now();
+    provider
+        .shutdown_with_timeout(Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let attempts = receiver.attempts();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(receiver.attempts(), attempts, "no attempt after shutdown");
 }
