@@ -25,10 +25,10 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
 };
 use poem::http::{HeaderMap, HeaderName};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::otlp::ExportConfig;
 use crate::config::TracesExporter;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Whether spans go to OpenTelemetry (an OTLP endpoint is configured and the
 /// layer installed), so the hot path can skip work only traces use.
