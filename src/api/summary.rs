@@ -142,8 +142,8 @@ pub async fn answer(
             return Err(ReadError::invalid(errors));
         }
     };
-    let requested = period_raw.clone();
-    let lookup = lookup_summary(state, metric_type, period, period_raw).await?;
+    let lookup = lookup_summary(state, metric_type, period, &period_raw).await?;
+    let requested = period_raw;
     let entry = &lookup.entry;
     // Hits in the entry's own spelling of the period reuse its rendered body.
     let body = if entry.report.period == requested {
@@ -170,44 +170,53 @@ pub async fn lookup_summary(
     state: &AppState,
     metric_type: MetricType,
     period: Period,
-    period_raw: String,
+    period_raw: &str,
 ) -> Result<Lookup, StoreError> {
     let key = SummaryKey::new(&metric_type, period);
-    let store = Arc::clone(&state.store);
-    let (retention, skew) = (state.retention, state.max_future_skew);
-    let compute = move || async move {
-        let now = Utc::now();
-        let span = match period {
-            Period::All => retention,
-            Period::Last(d) => d.min(retention),
-        };
-        let from = now - TimeDelta::from_std(span).unwrap_or(TimeDelta::MAX);
-        let to = now + TimeDelta::from_std(skew).unwrap_or_default();
-        // Validation keeps every stored point at or before `to`: no upper bound needed.
-        let window = TimeWindow {
-            from: Some(from),
-            to: None,
-        };
-        let aggregates = store
-            .summarize(&metric_type, window)
-            .instrument(tracing::info_span!("store.summarize", metric.type.len = metric_type.as_str().len()))
-            .await?;
-        Ok(SummaryReport {
-            metric_type: metric_type.as_str().to_owned(),
-            period: period_raw,
-            from,
-            to,
-            aggregates,
-        })
-    };
     let span = tracing::info_span!(
         "cache.lookup",
         cache.tier = tracing::field::Empty,
         cache.result = tracing::field::Empty,
     );
-    // Boxed: the cache's future is kilobytes, and every endpoint layer
-    // around the handler would otherwise hold (and move) a copy of it.
-    let lookup = Box::pin(state.cache.get(&key, compute).instrument(span.clone())).await?;
+    let lookup = match span.in_scope(|| state.cache.fresh_from_memory(&key)) {
+        Some(hit) => hit,
+        None => {
+            let store = Arc::clone(&state.store);
+            let (retention, skew) = (state.retention, state.max_future_skew);
+            let period_raw = period_raw.to_owned();
+            let compute = move || async move {
+                let now = Utc::now();
+                let span = match period {
+                    Period::All => retention,
+                    Period::Last(d) => d.min(retention),
+                };
+                let from = now - TimeDelta::from_std(span).unwrap_or(TimeDelta::MAX);
+                let to = now + TimeDelta::from_std(skew).unwrap_or_default();
+                // Validation keeps every stored point at or before `to`: no upper bound needed.
+                let window = TimeWindow {
+                    from: Some(from),
+                    to: None,
+                };
+                let aggregates = store
+                    .summarize(&metric_type, window)
+                    .instrument(tracing::info_span!(
+                        "store.summarize",
+                        metric.type.len = metric_type.as_str().len()
+                    ))
+                    .await?;
+                Ok(SummaryReport {
+                    metric_type: metric_type.as_str().to_owned(),
+                    period: period_raw,
+                    from,
+                    to,
+                    aggregates,
+                })
+            };
+            // Boxed: the cache's future is kilobytes, and every endpoint layer
+            // around the handler would otherwise hold (and move) a copy of it.
+            Box::pin(state.cache.get(&key, compute).instrument(span.clone())).await?
+        }
+    };
     let (tier, result) = lookup.trace_fields();
     span.record("cache.tier", tier);
     span.record("cache.result", result);

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use foldhash::fast::RandomState;
 use moka::sync::Cache;
 
 use super::entry::SharedEntry;
@@ -19,7 +20,9 @@ pub struct LocalEntry {
 /// Cheap to clone: clones share the same entries.
 #[derive(Clone)]
 pub struct LocalTier {
-    entries: Cache<String, LocalEntry>,
+    /// foldhash, seeded per process, in place of SipHash: every summary
+    /// request looks its key up here.
+    entries: Cache<String, LocalEntry, RandomState>,
     ttl_ms: i64,
 }
 
@@ -30,7 +33,7 @@ impl LocalTier {
             entries: Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(keep.max(ttl))
-                .build(),
+                .build_with_hasher(RandomState::default()),
             ttl_ms: ttl.as_millis() as i64,
         }
     }

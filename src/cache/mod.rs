@@ -91,6 +91,20 @@ impl SummaryCache {
         self.counters.snapshot(self.local.len())
     }
 
+    /// A fresh memory-tier entry for `key`, counted as a memory hit, or
+    /// `None` (nothing counted): the common case, answered without building
+    /// `get`'s future, which is kilobytes. `get` covers everything else.
+    pub fn fresh_from_memory(&self, key: &SummaryKey) -> Option<Lookup> {
+        let now = (self.clock)();
+        let local = self.local.get(key)?;
+        let fresh = self.local.is_recent(&local, now)
+            && self.lifetimes.freshness(&local.entry, now) == Freshness::Fresh;
+        fresh.then(|| {
+            self.counters.hit(Tier::Memory);
+            self.lookup(&local.entry, CacheStatus::Hit(Tier::Memory), now)
+        })
+    }
+
     /// The summary for `key`: from a tier, or computed by `compute` (at most
     /// one computation per key at a time in this instance).
     pub async fn get<F, Fut>(&self, key: &SummaryKey, compute: F) -> Result<Lookup, StoreError>

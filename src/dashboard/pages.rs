@@ -234,8 +234,7 @@ async fn summary(d: &Dashboard, raw_type: &str, raw_period: &str) -> SummaryView
             return view;
         }
     };
-    let lookup =
-        crate::api::summary::lookup_summary(&d.state, metric_type, period, raw_period.to_owned());
+    let lookup = crate::api::summary::lookup_summary(&d.state, metric_type, period, raw_period);
     match tokio::time::timeout(super::views::metrics::STORE_TIMEOUT, lookup).await {
         Ok(Ok(l)) => {
             let a = &l.entry.report.aggregates;

@@ -16,10 +16,10 @@
 //! quota is used: near the limit every decision is the script's own.
 
 use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::time::Duration;
 
+use foldhash::fast::RandomState;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
@@ -97,12 +97,16 @@ struct Client {
 }
 
 type Key = (PolicyName, ClientKey);
+/// foldhash, seeded per process: a lease-served request hashes its key twice
+/// (shard, then entry), and SipHash was a visible part of that path.
+type Clients = HashMap<Key, Client, RandomState>;
 
 pub struct Leases {
     duration: Duration,
     /// An ask older than this is taken as lost (its call failed or was dropped).
     ask_expiry: Duration,
-    shards: Vec<Mutex<HashMap<Key, Client>>>,
+    hasher: RandomState,
+    shards: Vec<Mutex<Clients>>,
 }
 
 /// The give-back of a replaced lease (one that ended, or was used up).
@@ -120,7 +124,10 @@ impl Leases {
         Self {
             duration,
             ask_expiry: ask_timeout * 2,
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::default(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::with_hasher(RandomState::default())))
+                .collect(),
         }
     }
 
@@ -132,10 +139,8 @@ impl Leases {
         !self.duration.is_zero() && policy.limit >= LIMIT_SHARE
     }
 
-    fn shard(&self, key: &Key) -> &Mutex<HashMap<Key, Client>> {
-        let mut h = DefaultHasher::new();
-        key.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+    fn shard(&self, key: &Key) -> &Mutex<Clients> {
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
     /// Serves the request from a live lease, or says what to ask the script.
@@ -211,7 +216,7 @@ impl Leases {
 
     /// Drops clients idle for two lease durations (their unused slots age
     /// out in Redis); if none is, the one seen longest ago.
-    fn make_room(&self, shard: &mut HashMap<Key, Client>, now: Instant) {
+    fn make_room(&self, shard: &mut Clients, now: Instant) {
         let idle = self.duration * 2;
         shard.retain(|_, c| c.seen.is_some_and(|s| now.duration_since(s) < idle));
         if shard.len() >= MAX_CLIENTS_PER_SHARD {
