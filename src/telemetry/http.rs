@@ -11,7 +11,6 @@ use metrics::{Gauge, Histogram};
 use parking_lot::RwLock;
 
 use opentelemetry::Value;
-use opentelemetry::trace::FutureExt as _;
 use poem::http::Method;
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 use tokio::time::Instant;
@@ -189,12 +188,9 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         let trace = super::otel::server_span(method, req.uri().path(), req.headers());
         let started = Instant::now();
         let _in_flight = InFlight::enter(self.metrics.active());
-        let inner = self.inner.call(req);
-        let resp = match &trace {
-            Some(cx) => inner.with_context(cx.clone()).await,
-            None => inner.await,
-        }
-        .map(IntoResponse::into_response);
+        let resp = super::otel::InContext::new(self.inner.call(req), trace.clone())
+            .await
+            .map(IntoResponse::into_response);
         let (status, route) = match &resp {
             Ok(r) => (
                 r.status().as_u16(),

@@ -13,8 +13,11 @@
 //! also when the request is not sampled.
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
@@ -144,6 +147,35 @@ pub fn server_span(method: &'static str, path: &str, headers: &HeaderMap) -> Opt
         .with_attributes(attributes)
         .start_with_context(tracer, &parent);
     Some(parent.with_span(span))
+}
+
+pin_project_lite::pin_project! {
+    /// `inner`, polled with `cx` attached as the current context when there
+    /// is one. One type whether the request is traced or not: wrapping the
+    /// request's future only when it is (`FutureExt::with_context`) made
+    /// the middleware's state hold the future twice, and copy it once more
+    /// per traced request.
+    pub struct InContext<F> {
+        #[pin]
+        inner: F,
+        cx: Option<Context>,
+    }
+}
+
+impl<F> InContext<F> {
+    pub fn new(inner: F, cx: Option<Context>) -> Self {
+        Self { inner, cx }
+    }
+}
+
+impl<F: Future> Future for InContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _attached = this.cx.as_ref().map(|cx| cx.clone().attach());
+        this.inner.poll(task)
+    }
 }
 
 /// Names and attributes the server span once the answer is known (an error
