@@ -15,8 +15,9 @@
 # nothing); SINK=python uses tests/otlp/check_traces.py --sink instead.
 # MODE=lease: both limit; `off` asks Redis for every decision
 # (RATE_LIMIT_LEASE_MS=0), `on` has quota leases (the default).
-# Runs load.sh against them in alternation, ROUNDS times, so drift on a noisy
-# machine hits both alike, and prints every table plus the median ingest ratio.
+# Runs load.sh against them in alternation, ROUNDS times (which goes first
+# swaps each round), so drift on a noisy machine hits both alike, and prints
+# every table plus the median ingest ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}

@@ -31,15 +31,19 @@ wait_ready() {
 }
 
 # Runs load.sh ("$load", "$secs", "$conns") against two servers in alternation,
-# "$rounds" times, so drift on a noisy machine hits both alike; prints each
-# table and leaves the per-round ingest ratios NUM ÷ DEN in `ratios`.
+# "$rounds" times, so drift on a noisy machine hits both alike (odd rounds
+# FIRST then SECOND, even rounds the other way round, so neither always runs
+# first); prints each table and leaves the per-round ingest ratios NUM ÷ DEN
+# in `ratios`.
 #   alternate_rounds LABEL FIRST SECOND NUM DEN   (servers at 127.0.0.1:${port[NAME]})
 alternate_rounds() {
   local label=$1 first=$2 second=$3 num=$4 den=$5 r v out
   ratios=()
   for r in $(seq "$rounds"); do
     declare -A ingest=()
-    for v in "$first" "$second"; do
+    local order=("$first" "$second")
+    [ $((r % 2)) -eq 0 ] && order=("$second" "$first")
+    for v in "${order[@]}"; do
       echo "== round $r: ${label:+$label }$v"
       out=$(bash "$load" "http://127.0.0.1:${port[$v]}" "$secs" "$conns")
       echo "$out"
