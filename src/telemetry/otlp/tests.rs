@@ -494,7 +494,7 @@ fn config(url: &str) -> ExportConfig {
     }
 }
 
-fn provider(processor: Processor) -> SdkTracerProvider {
+fn tracer_provider(processor: Processor) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_span_processor(processor)
         .with_resource(
@@ -503,6 +503,15 @@ fn provider(processor: Processor) -> SdkTracerProvider {
                 .build(),
         )
         .build()
+}
+
+/// Runs `f`, and asserts it returned within `bound`.
+fn within<T>(bound: Duration, what: &str, f: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let out = f();
+    let took = started.elapsed();
+    assert!(took < bound, "{what}: took {took:?}, bound {bound:?}");
+    out
 }
 
 fn end_spans(provider: &SdkTracerProvider, names: &[&str]) {
@@ -515,7 +524,7 @@ fn end_spans(provider: &SdkTracerProvider, names: &[&str]) {
 #[test]
 fn a_full_batch_is_sent_at_once_with_the_configured_headers() {
     let receiver = Receiver::start(vec![]);
-    let provider = provider(Processor::new(config(&receiver.url)).unwrap());
+    let provider = tracer_provider(Processor::new(config(&receiver.url)).unwrap());
     end_spans(&provider, &["a", "b", "c", "d"]);
     let got = receiver.wait_for(1, Duration::from_secs(5));
     assert_eq!(
@@ -552,7 +561,7 @@ fn the_schedule_delay_sends_a_partial_batch() {
     let receiver = Receiver::start(vec![]);
     let mut c = config(&receiver.url);
     c.delay = Duration::from_millis(200);
-    let provider = provider(Processor::new(c).unwrap());
+    let provider = tracer_provider(Processor::new(c).unwrap());
     end_spans(&provider, &["lonely"]);
     let got = receiver.wait_for(1, Duration::from_secs(5));
     assert_eq!(
@@ -567,7 +576,7 @@ fn the_schedule_delay_sends_a_partial_batch() {
 #[test]
 fn flush_and_shutdown_send_what_is_held_and_later_spans_are_dropped() {
     let receiver = Receiver::start(vec![]);
-    let provider = provider(Processor::new(config(&receiver.url)).unwrap());
+    let provider = tracer_provider(Processor::new(config(&receiver.url)).unwrap());
     end_spans(&provider, &["one"]);
     provider.force_flush().unwrap();
     assert_eq!(receiver.received().len(), 1, "flush returns once sent");
@@ -589,7 +598,7 @@ fn flush_and_shutdown_send_what_is_held_and_later_spans_are_dropped() {
 fn unavailable_is_retried_and_a_bad_request_is_not() {
     let unavailable = Answer(503, Duration::ZERO, Some("0"));
     let receiver = Receiver::start(vec![unavailable, unavailable]);
-    let provider = provider(Processor::new(config(&receiver.url)).unwrap());
+    let provider = tracer_provider(Processor::new(config(&receiver.url)).unwrap());
     end_spans(&provider, &["a", "b", "c", "d"]);
     let got = receiver.wait_for(1, Duration::from_secs(5));
     assert_eq!(got.len(), 1);
@@ -597,7 +606,7 @@ fn unavailable_is_retried_and_a_bad_request_is_not() {
     provider.shutdown().unwrap();
 
     let receiver = Receiver::start(vec![Answer(400, Duration::ZERO, None)]);
-    let provider = super::tests::provider(Processor::new(config(&receiver.url)).unwrap());
+    let provider = tracer_provider(Processor::new(config(&receiver.url)).unwrap());
     end_spans(&provider, &["a", "b", "c", "d"]);
     let _ = provider.force_flush();
     std::thread::sleep(Duration::from_millis(300));
@@ -611,22 +620,12 @@ fn a_collector_that_never_answers_costs_at_most_the_timeout() {
     let receiver = Receiver::start(vec![Answer(200, Duration::from_secs(30), None)]);
     let mut c = config(&receiver.url);
     c.timeout = Duration::from_millis(300);
-    let provider = provider(Processor::new(c).unwrap());
+    let provider = tracer_provider(Processor::new(c).unwrap());
     end_spans(&provider, &["a"]);
-    let started = Instant::now();
-    let _ = provider.force_flush();
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
-    let started = Instant::now();
-    let _ = provider.shutdown_with_timeout(Duration::from_secs(2));
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    let _ = within(Duration::from_secs(3), "flush", || provider.force_flush());
+    let _ = within(Duration::from_secs(3), "shutdown", || {
+        provider.shutdown_with_timeout(Duration::from_secs(2))
+    });
 }
 
 #[test]
@@ -638,12 +637,11 @@ fn nothing_listening_drops_the_batch_without_blocking_span_ends() {
     };
     let mut c = config(&url);
     c.timeout = Duration::from_millis(500);
-    let provider = provider(Processor::new(c).unwrap());
-    let started = Instant::now();
-    end_spans(&provider, &["a"; 400]);
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "span ends never wait on the export"
+    let provider = tracer_provider(Processor::new(c).unwrap());
+    within(
+        Duration::from_secs(1),
+        "span ends never wait on the export",
+        || end_spans(&provider, &["a"; 400]),
     );
     let _ = provider.shutdown_with_timeout(Duration::from_secs(2));
 }
@@ -674,16 +672,10 @@ fn retry_after_zero_still_backs_off_and_a_huge_one_gives_up_without_harm() {
     let receiver = Receiver::scripted(vec![], Answer(503, Duration::ZERO, Some("0")));
     let mut c = config(&receiver.url);
     c.timeout = Duration::from_millis(1000);
-    let provider = provider(Processor::new(c).unwrap());
+    let provider = tracer_provider(Processor::new(c).unwrap());
     end_spans(&provider, &["a"]);
-    let started = Instant::now();
-    let flushed = provider.force_flush();
+    let flushed = within(Duration::from_secs(3), "flush", || provider.force_flush());
     assert!(flushed.is_err(), "a lost batch makes the flush say so");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
     let attempts = receiver.attempts();
     assert!((2..=6).contains(&attempts), "{attempts} attempts in 1 s");
     provider.shutdown().unwrap();
@@ -695,15 +687,10 @@ fn retry_after_zero_still_backs_off_and_a_huge_one_gives_up_without_harm() {
         Duration::ZERO,
         Some("9223372036854775807"),
     )]);
-    let provider = super::tests::provider(Processor::new(config(&receiver.url)).unwrap());
+    let provider = tracer_provider(Processor::new(config(&receiver.url)).unwrap());
     end_spans(&provider, &["dropped"]);
-    let started = Instant::now();
-    assert!(provider.force_flush().is_err());
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    let flushed = within(Duration::from_secs(2), "flush", || provider.force_flush());
+    assert!(flushed.is_err());
     end_spans(&provider, &["sent"]);
     provider.force_flush().unwrap();
     let names: Vec<String> = receiver
@@ -720,22 +707,17 @@ fn shutdown_ends_retries_against_a_collector_that_keeps_failing() {
     let receiver = Receiver::scripted(vec![], Answer(503, Duration::ZERO, Some("1")));
     let mut c = config(&receiver.url);
     c.timeout = Duration::from_secs(30);
-    let provider = provider(Processor::new(c).unwrap());
+    let provider = tracer_provider(Processor::new(c).unwrap());
     end_spans(&provider, &["a", "b", "c", "d"]);
     // The batch is being retried (a second apart) when shutdown comes.
     let deadline = Instant::now() + Duration::from_secs(5);
     while receiver.attempts() == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let started = Instant::now();
-    provider
-        .shutdown_with_timeout(Duration::from_secs(5))
-        .unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    within(Duration::from_secs(3), "shutdown", || {
+        provider.shutdown_with_timeout(Duration::from_secs(5))
+    })
+    .unwrap();
     let attempts = receiver.attempts();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(receiver.attempts(), attempts, "no attempt after shutdown");
