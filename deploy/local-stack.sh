@@ -13,7 +13,13 @@ for tool in redis-server prometheus curl python3; do
   command -v "$tool" >/dev/null || { echo "local-stack: needs $tool" >&2; exit 2; }
 done
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Four distinct free ports: every socket stays bound until all are chosen.
+free_ports() {
+  python3 -c 'import socket
+ss = [socket.socket() for _ in range(4)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))'
+}
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -23,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-redis_port=$(free_port); upstream_port=$(free_port); app_port=$(free_port); prom_port=$(free_port)
+read -r redis_port upstream_port app_port prom_port < <(free_ports)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
 pids+=($!)
 TALLY_ADDR=127.0.0.1:$upstream_port EXTERNAL_SERVICE_FAILURE_RATE=0.1 RUST_LOG=warn \
@@ -32,7 +38,8 @@ pids+=($!)
 TALLY_ADDR=127.0.0.1:$app_port REDIS_URL=redis://127.0.0.1:$redis_port \
   UPSTREAM_URL=http://127.0.0.1:$upstream_port/simulator RUST_LOG=warn \
   "$bin" 2>"$work/app.log" &
-pids+=($!)
+app_pid=$!
+pids+=($app_pid)
 
 # The stack's Prometheus config, pointed at loopback and scraping every second.
 cp deploy/prometheus/alerts.yml "$work/alerts.yml"
@@ -40,11 +47,23 @@ sed -e "s/app:8000/127.0.0.1:$app_port/" -e 's/scrape_interval: 5s/scrape_interv
   deploy/prometheus/prometheus.yml > "$work/prometheus.yml"
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
   --web.listen-address=127.0.0.1:$prom_port >"$work/prometheus.log" 2>&1 &
-pids+=($!)
+prom_pid=$!
+pids+=($prom_pid)
 
-wait_for() { for _ in $(seq 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.2; done; echo "local-stack: $1 never came up" >&2; return 1; }
-wait_for "http://127.0.0.1:$app_port/ready"
-wait_for "http://127.0.0.1:$prom_port/-/ready"
+# Waits up to 60 s for URL to answer 2xx while PID lives; on failure, shows LOG.
+wait_for() {
+  local url=$1 pid=$2 log=$3
+  for _ in $(seq 300); do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "local-stack: the process behind $url exited" >&2; break; }
+    sleep 0.2
+  done
+  echo "local-stack: $url never came up; the end of $log:" >&2
+  tail -n 30 "$log" >&2
+  return 1
+}
+wait_for "http://127.0.0.1:$app_port/ready" "$app_pid" "$work/app.log"
+wait_for "http://127.0.0.1:$prom_port/-/ready" "$prom_pid" "$work/prometheus.log"
 
 echo "== driving traffic for 8 s"
 end=$((SECONDS + 8))
