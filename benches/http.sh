@@ -17,7 +17,8 @@
 # (RATE_LIMIT_LEASE_MS=0), `on` has quota leases (the default).
 # Runs load.sh against them in alternation, ROUNDS times (which goes first
 # swaps each round), so drift on a noisy machine hits both alike, and prints
-# every table plus the median ingest ratio.
+# every table plus the median ingest ratio. AT_ONCE=1 runs the two load.sh
+# side by side in each round instead (benches/lib.sh, alternate_rounds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}

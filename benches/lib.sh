@@ -35,12 +35,31 @@ wait_ready() {
 # FIRST then SECOND, even rounds the other way round, so neither always runs
 # first); prints each table and leaves the per-round ingest ratios NUM ÷ DEN
 # in `ratios`.
+# AT_ONCE=1: each round runs the two load.sh side by side instead, started
+# together, so their health, ingest and summary phases overlap and whatever
+# else the machine does in that moment hits both servers alike (they share
+# the cores, so absolute req/s are about half; read the ratios).
 #   alternate_rounds LABEL FIRST SECOND NUM DEN   (servers at 127.0.0.1:${port[NAME]})
 alternate_rounds() {
   local label=$1 first=$2 second=$3 num=$4 den=$5 r v out
   ratios=()
   for r in $(seq "$rounds"); do
     declare -A ingest=()
+    if [ "${AT_ONCE:-0}" = 1 ]; then
+      local both=()
+      for v in "$first" "$second"; do
+        bash "$load" "http://127.0.0.1:${port[$v]}" "$secs" "$conns" >"$work/round.$v" &
+        both+=($!)
+      done
+      wait "${both[@]}"
+      for v in "$first" "$second"; do
+        echo "== round $r (at once): ${label:+$label }$v"
+        cat "$work/round.$v"
+        ingest[$v]=$(awk '$1=="ingest" {print $2}' "$work/round.$v")
+      done
+      ratios+=("$(awk -v a="${ingest[$num]}" -v b="${ingest[$den]}" 'BEGIN { printf "%.2f", a/b }')")
+      continue
+    fi
     local order=("$first" "$second")
     [ $((r % 2)) -eq 0 ] && order=("$second" "$first")
     for v in "${order[@]}"; do
