@@ -41,32 +41,29 @@ wait_ready() {
 # the cores, so absolute req/s are about half; read the ratios).
 #   alternate_rounds LABEL FIRST SECOND NUM DEN   (servers at 127.0.0.1:${port[NAME]})
 alternate_rounds() {
-  local label=$1 first=$2 second=$3 num=$4 den=$5 r v out
+  local label=$1 first=$2 second=$3 num=$4 den=$5 r v how both
   ratios=()
   for r in $(seq "$rounds"); do
     declare -A ingest=()
+    local order=("$first" "$second")
+    [ $((r % 2)) -eq 0 ] && order=("$second" "$first")
     if [ "${AT_ONCE:-0}" = 1 ]; then
-      local both=()
-      for v in "$first" "$second"; do
+      how=" (at once)" both=()
+      for v in "${order[@]}"; do
         bash "$load" "http://127.0.0.1:${port[$v]}" "$secs" "$conns" >"$work/round.$v" &
         both+=($!)
       done
-      wait "${both[@]}"
-      for v in "$first" "$second"; do
-        echo "== round $r (at once): ${label:+$label }$v"
-        cat "$work/round.$v"
-        ingest[$v]=$(awk '$1=="ingest" {print $2}' "$work/round.$v")
+      for v in "${both[@]}"; do wait "$v"; done # each: a failed load.sh fails the run
+    else
+      how=""
+      for v in "${order[@]}"; do
+        bash "$load" "http://127.0.0.1:${port[$v]}" "$secs" "$conns" >"$work/round.$v"
       done
-      ratios+=("$(awk -v a="${ingest[$num]}" -v b="${ingest[$den]}" 'BEGIN { printf "%.2f", a/b }')")
-      continue
     fi
-    local order=("$first" "$second")
-    [ $((r % 2)) -eq 0 ] && order=("$second" "$first")
     for v in "${order[@]}"; do
-      echo "== round $r: ${label:+$label }$v"
-      out=$(bash "$load" "http://127.0.0.1:${port[$v]}" "$secs" "$conns")
-      echo "$out"
-      ingest[$v]=$(awk '$1=="ingest" {print $2}' <<<"$out")
+      echo "== round $r$how: ${label:+$label }$v"
+      cat "$work/round.$v"
+      ingest[$v]=$(awk '$1=="ingest" {print $2}' "$work/round.$v")
     done
     ratios+=("$(awk -v a="${ingest[$num]}" -v b="${ingest[$den]}" 'BEGIN { printf "%.2f", a/b }')")
   done
