@@ -30,6 +30,7 @@ pub use stats::{LimitedClient, LimiterStats, PolicyStats, mask};
 use decisions::{DecisionCounters, DecisionLabel};
 use lease::{Leases, Take};
 use poem::http::HeaderValue;
+use redis_window::Unanswered;
 use stats::LimiterCounters;
 
 use crate::breaker::{Breaker, Outcome};
@@ -116,13 +117,14 @@ impl RateLimiter {
             write,
             read,
             trusted: settings.trusted_proxies.clone(),
-            gate: RedisGate::new(Arc::clone(&redis), breaker),
+            gate: RedisGate::new(Arc::clone(&redis), Arc::clone(&breaker)),
             window: RedisWindow::new(
                 redis.client().clone(),
                 write,
                 read,
                 Arc::clone(&leases),
                 timeout,
+                breaker,
             ),
             leases,
             local: LocalWindow::new(),
@@ -203,7 +205,13 @@ impl RateLimiter {
                     }
                 }
                 Err(err) => {
-                    permit.record(Outcome::Failure);
+                    // Only a failed call counts against Redis: a decision that
+                    // waited out its bound behind a call in flight falls back
+                    // without blaming it (the batching task records calls
+                    // that fail with nobody left to tell).
+                    if let Unanswered::Redis(_) = err {
+                        permit.record(Outcome::Failure);
+                    }
                     tracing::debug!(error = %err, "rate-limit decision fell back");
                     self.fallback(policy, client)
                 }

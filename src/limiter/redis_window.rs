@@ -20,6 +20,7 @@ use super::batch::{self, Ask, Plan};
 use super::identity::ClientKey;
 use super::lease::{GiveBack, Leases};
 use super::policy::{Policy, PolicyName};
+use crate::breaker::{Breaker, Outcome};
 
 const SCRIPT: &str = include_str!("window.lua");
 /// Every limiter key starts with this; the version changes with the layout.
@@ -32,6 +33,27 @@ const QUEUE: usize = 8_192;
 struct Job {
     ask: Ask,
     reply: oneshot::Sender<Result<Verdict, String>>,
+}
+
+/// Why a decision has no answer from Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unanswered {
+    /// The script call that carried it failed or ran past the timeout:
+    /// Redis is down or slow.
+    Redis(String),
+    /// The caller's own bound ran out first, its decision still queued
+    /// behind the call in flight or in a call not yet answered (or the
+    /// queue was full). Says nothing certain about Redis: the batching
+    /// task reports its own failed calls to the breaker.
+    Waited(String),
+}
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Redis(why) | Self::Waited(why) => f.write_str(why),
+        }
+    }
 }
 
 pub struct RedisWindow {
@@ -48,6 +70,9 @@ struct Caller {
     limits: [u64; 2],
     leases: Arc<Leases>,
     timeout: Duration,
+    /// The shared `redis` breaker, told of calls that failed with nobody
+    /// left waiting to tell it.
+    breaker: Arc<Breaker>,
 }
 
 impl RedisWindow {
@@ -59,6 +84,7 @@ impl RedisWindow {
         read: Policy,
         leases: Arc<Leases>,
         timeout: Duration,
+        breaker: Arc<Breaker>,
     ) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
         // Both policies travel once per call; each client names its policy.
@@ -75,6 +101,7 @@ impl RedisWindow {
             limits: [write.limit, read.limit],
             leases,
             timeout,
+            breaker,
         };
         tokio::spawn(caller.run(rx));
         Self { jobs, timeout }
@@ -90,14 +117,14 @@ impl RedisWindow {
     }
 
     /// One decision (asking for `lease` slots more, giving back what an
-    /// ended lease left), within `timeout` or an error.
+    /// ended lease left), within `timeout` or why not.
     pub async fn decide(
         &self,
         policy: &Policy,
         client: ClientKey,
         lease: u32,
         give_back: Option<GiveBack>,
-    ) -> Result<Verdict, String> {
+    ) -> Result<Verdict, Unanswered> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             ask: Ask {
@@ -110,11 +137,14 @@ impl RedisWindow {
         };
         self.jobs
             .try_send(job)
-            .map_err(|_| "too many decisions waiting for Redis".to_string())?;
+            .map_err(|_| Unanswered::Waited("too many decisions waiting for Redis".into()))?;
         match tokio::time::timeout(self.timeout, answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err("the Redis batch was dropped".into()),
-            Err(_) => Err(format!("no answer from Redis within {:?}", self.timeout)),
+            Ok(Ok(result)) => result.map_err(Unanswered::Redis),
+            Ok(Err(_)) => Err(Unanswered::Redis("the Redis batch was dropped".into())),
+            Err(_) => Err(Unanswered::Waited(format!(
+                "no answer from Redis within {:?}",
+                self.timeout
+            ))),
         }
     }
 }
@@ -207,8 +237,19 @@ impl Caller {
                     }
                 }
                 Err(err) => {
+                    let mut told = 0;
                     for job in batch.drain(..) {
-                        let _ = job.reply.send(Err(err.clone()));
+                        told += usize::from(job.reply.send(Err(err.clone())).is_ok());
+                    }
+                    // A caller told of the failure records it with its own
+                    // permit. When none is left (each one's bound ran out
+                    // while the call was queued or in flight, as with a
+                    // Redis that hangs), the failure is recorded here, so
+                    // the breaker still opens.
+                    if told == 0 {
+                        if let Ok(permit) = self.breaker.try_acquire() {
+                            permit.record(Outcome::Failure);
+                        }
                     }
                 }
             }

@@ -329,3 +329,75 @@ pub fn error_fields(problem: &Value) -> Vec<(Option<u64>, String)> {
         })
         .unwrap_or_default()
 }
+
+/// A TCP proxy on a free port that adds `delay` to each direction (every
+/// chunk is forwarded `delay` after it was read, so the added latency does
+/// not pile up under pipelining): a Redis that is slow but answers.
+pub struct DelayProxy {
+    pub port: u16,
+    accept: JoinHandle<()>,
+}
+
+impl DelayProxy {
+    pub async fn start(target_port: u16, delay: Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("proxy listens");
+        let port = listener.local_addr().expect("proxy address").port();
+        let accept = tokio::spawn(async move {
+            while let Ok((downstream, _)) = listener.accept().await {
+                let Ok(upstream) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
+                else {
+                    continue;
+                };
+                let (down_read, down_write) = downstream.into_split();
+                let (up_read, up_write) = upstream.into_split();
+                tokio::spawn(Self::pipe(down_read, up_write, delay));
+                tokio::spawn(Self::pipe(up_read, down_write, delay));
+            }
+        });
+        Self { port, accept }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn pipe(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        delay: Duration,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+        let writer = tokio::spawn(async move {
+            while let Some((due, chunk)) = rx.recv().await {
+                tokio::time::sleep_until(due).await;
+                if to.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let due = tokio::time::Instant::now() + delay;
+                    if tx.send((due, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        drop(tx);
+        let _ = writer.await;
+    }
+}
+
+impl Drop for DelayProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}

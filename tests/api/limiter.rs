@@ -5,8 +5,8 @@ use reqwest::Response;
 use tally::config::{FailMode, Settings, TrustedProxies};
 
 use crate::helpers::{
-    LIMITER_TIMEOUT_MS, TestApp, TestRedis, assert_problem, header, metric, spawn_app_with,
-    test_settings,
+    DelayProxy, LIMITER_TIMEOUT_MS, TestApp, TestRedis, assert_problem, header, metric,
+    spawn_app_with, test_settings,
 };
 
 /// No request may take longer than this while Redis is stopped or paused.
@@ -267,6 +267,54 @@ async fn redis_paused_mid_run_falls_back_without_waiting() {
         (left, 1)
     );
     assert_eq!(app.redis.cli(&["get", WRITE_COUNT]), "4");
+}
+
+/// Redis answers every call within the bound, but a decision that arrives
+/// while a call is in flight waits for it and then for its own: about two
+/// round trips, past the bound. That decision falls back on its own; it must
+/// not open the shared `redis` breaker (which took Redis away from every
+/// request, the cache's included, and flapped between backends).
+#[tokio::test]
+async fn a_slow_redis_that_answers_within_the_bound_keeps_the_breaker_closed() {
+    let redis = TestRedis::start().await;
+    // About 100 ms a round trip against a 180 ms bound.
+    let proxy = DelayProxy::start(redis.port, Duration::from_millis(50)).await;
+    let mut settings = limited(&redis, 1_000_000, 60);
+    settings.redis.url = proxy.url();
+    settings.redis.timeout = Duration::from_millis(500);
+    settings.limiter.redis_timeout_ms = 180;
+    settings.limiter.lease_ms = 0; // one script call per decision
+    let app = spawn_app_with(redis, settings).await;
+    // (The first call may open it: connecting and loading the script take
+    // more round trips than the bound allows.)
+    wait_until_redis_decides(&app).await;
+    let breaker = app.state.breakers.get("redis").expect("the redis breaker");
+    let before = breaker.transitions();
+    let counted_before = counted(&app);
+
+    // Waves 15 ms apart, so most decisions arrive while a call is in flight.
+    let waves = (0..12).map(|i| {
+        let app = &app;
+        async move {
+            tokio::time::sleep(Duration::from_millis(15 * i)).await;
+            join_all((0..8).map(|_| post(app, None))).await
+        }
+    });
+    for wave in join_all(waves).await {
+        for resp in wave {
+            assert_eq!(resp.status(), 201);
+        }
+    }
+    let after = breaker.transitions();
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "the redis breaker moved during the burst: {after:?}"
+    );
+    assert!(
+        counted(&app) > counted_before,
+        "Redis decided none of the burst"
+    );
 }
 
 #[tokio::test]
