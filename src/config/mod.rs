@@ -21,8 +21,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::breaker;
 
 pub use resilience::{
-    AdminSettings, AdminTokens, BreakerSettings, CacheSettings, FailMode, LimiterSettings,
-    TrustedProxies, UpstreamSettings,
+    AdminSettings, AdminTokens, BreakerSettings, CacheSettings, FailMode, ForwardedHeader,
+    LimiterSettings, TrustedProxies, UpstreamSettings,
 };
 pub use service::{
     DashboardSettings, DatabaseSettings, LogFormat, LogSettings, RedisSettings, ServerSettings,
@@ -154,6 +154,7 @@ impl Default for Settings {
                 lease_ms: DEFAULT_RATE_LIMIT_LEASE_MS,
                 fail_mode: FailMode::Local,
                 trusted_proxies: TrustedProxies::default(),
+                forwarded_header: ForwardedHeader::XForwardedFor,
             },
             cache: CacheSettings {
                 local_capacity: DEFAULT_CACHE_LOCAL_CAPACITY,

@@ -20,6 +20,18 @@ pub enum FailMode {
     Closed,
 }
 
+/// The header the trusted proxies write the client's address into. Only
+/// that one is read: a proxy passes on the others as the client sent them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx, HAProxy, Envoy, cloud load balancers).
+    #[value(name = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239), its `for=` parameters.
+    #[value(name = "forwarded")]
+    Forwarded,
+}
+
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Rate limiting")]
 pub struct LimiterSettings {
@@ -54,9 +66,12 @@ pub struct LimiterSettings {
     /// Behaviour while Redis is unavailable.
     #[arg(global = true, long = "rate-limit-fail-mode", env = "RATE_LIMIT_FAIL_MODE", value_enum, default_value_t = FailMode::Local)]
     pub fail_mode: FailMode,
-    /// Comma-separated CIDRs of proxies whose X-Forwarded-For / Forwarded headers are believed.
+    /// Comma-separated CIDRs of proxies whose forwarded-address header (FORWARDED_HEADER) is believed.
     #[arg(global = true, long = "trusted-proxies", env = "TRUSTED_PROXIES", default_value = "", value_parser = parse_cidrs)]
     pub trusted_proxies: TrustedProxies,
+    /// The header the trusted proxies set; the other is ignored.
+    #[arg(global = true, long = "forwarded-header", env = "FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeader::XForwardedFor)]
+    pub forwarded_header: ForwardedHeader,
 }
 
 #[derive(Debug, Clone, Args)]

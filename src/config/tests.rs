@@ -81,6 +81,8 @@ fn limiter_flags() {
         "10.0.0.0/8, 192.168.1.7 ,::1",
         "--rate-limit-fail-mode",
         "closed",
+        "--forwarded-header",
+        "forwarded",
     ])
     .expect("valid flags");
     let l = cli.settings.limiter;
@@ -88,4 +90,8 @@ fn limiter_flags() {
     assert_eq!(l.fail_mode, FailMode::Closed);
     assert_eq!(l.trusted_proxies.0.len(), 3);
     assert_eq!(l.trusted_proxies.0[1].to_string(), "192.168.1.7/32");
+    assert_eq!(l.forwarded_header, ForwardedHeader::Forwarded);
+    let defaults = parse(&[]).expect("defaults").settings.limiter;
+    assert_eq!(defaults.forwarded_header, ForwardedHeader::XForwardedFor);
+    assert!(parse(&["--forwarded-header", "x-real-ip"]).is_err());
 }

@@ -1,12 +1,14 @@
 //! Who the client is: the socket peer, unless the peer is a trusted proxy, in
-//! which case the rightmost forwarded address that is not itself a trusted
-//! proxy. A forwarded header from anyone else is ignored.
+//! which case the rightmost address in the header the proxies set
+//! (`FORWARDED_HEADER`) that is not itself a trusted proxy. A forwarded
+//! header from anyone else, and the other header from anyone, is ignored: a
+//! proxy that sets one passes the other on as the client wrote it.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use poem::http::HeaderMap;
 
-use crate::config::TrustedProxies;
+use crate::config::{ForwardedHeader, TrustedProxies};
 
 impl TrustedProxies {
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -15,12 +17,17 @@ impl TrustedProxies {
 }
 
 /// The client's address, as far as we can trust it.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+pub fn client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &TrustedProxies,
+    header: ForwardedHeader,
+) -> IpAddr {
     let peer = peer.to_canonical();
     if !trusted.contains(peer) {
         return peer;
     }
-    let hops = forwarded_hops(headers);
+    let hops = forwarded_hops(headers, header);
     // The nearest address we know: the peer, then each trusted hop we walk past.
     let mut nearest = peer;
     for hop in hops.iter().rev() {
@@ -64,18 +71,13 @@ impl std::fmt::Display for ClientKey {
     }
 }
 
-/// Forwarded hops, left (farthest) to right (nearest). `Forwarded` (RFC 7239)
-/// wins over `X-Forwarded-For` when both are present.
-fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<&str> = headers
-        .get_all("forwarded")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if !forwarded.is_empty() {
-        return forwarded
+/// Forwarded hops in `header`, left (farthest) to right (nearest).
+fn forwarded_hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
+    match header {
+        ForwardedHeader::Forwarded => headers
+            .get_all("forwarded")
             .iter()
-            .flat_map(|line| line.split(','))
+            .flat_map(|v| v.to_str().unwrap_or("for=\u{0}").split(','))
             .map(|element| {
                 element
                     .split(';')
@@ -83,14 +85,14 @@ fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
                     .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
                     .and_then(|(_, v)| parse_node(v))
             })
-            .collect();
+            .collect(),
+        ForwardedHeader::XForwardedFor => headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .flat_map(|v| v.to_str().unwrap_or("\u{0}").split(','))
+            .map(parse_node)
+            .collect(),
     }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .flat_map(|v| v.to_str().unwrap_or("\u{0}").split(','))
-        .map(parse_node)
-        .collect()
 }
 
 /// An address with optional quotes, brackets and port; anything else is `None`.
@@ -129,12 +131,17 @@ mod tests {
         s.parse().expect("ip")
     }
 
+    const XFF: ForwardedHeader = ForwardedHeader::XForwardedFor;
+
     #[test]
     fn untrusted_peers_cannot_spoof() {
         let h = headers(&[("x-forwarded-for", "1.2.3.4"), ("forwarded", "for=5.6.7.8")]);
-        assert_eq!(client_ip(ip("9.9.9.9"), &h, &trusted(&[])), ip("9.9.9.9"));
         assert_eq!(
-            client_ip(ip("9.9.9.9"), &h, &trusted(&["10.0.0.0/8"])),
+            client_ip(ip("9.9.9.9"), &h, &trusted(&[]), XFF),
+            ip("9.9.9.9")
+        );
+        assert_eq!(
+            client_ip(ip("9.9.9.9"), &h, &trusted(&["10.0.0.0/8"]), XFF),
             ip("9.9.9.9")
         );
     }
@@ -144,12 +151,12 @@ mod tests {
         let t = trusted(&["10.0.0.0/8"]);
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 1.2.3.4, 10.0.0.2")]);
         // 6.6.6.6 was written by the client itself: not believed.
-        assert_eq!(client_ip(ip("10.0.0.1"), &h, &t), ip("1.2.3.4"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &t, XFF), ip("1.2.3.4"));
         let split = headers(&[
             ("x-forwarded-for", "6.6.6.6"),
             ("x-forwarded-for", "1.2.3.4:5555"),
         ]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &split, &t), ip("1.2.3.4"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &split, &t, XFF), ip("1.2.3.4"));
     }
 
     #[test]
@@ -159,16 +166,39 @@ mod tests {
             "forwarded",
             r#"for=6.6.6.6, for="[2001:db8:cafe::17]:4711";proto=https, for=10.1.1.1"#,
         )]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &h, &t), ip("2001:db8:cafe::17"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &h, &t, ForwardedHeader::Forwarded),
+            ip("2001:db8:cafe::17")
+        );
+    }
+
+    /// nginx sets X-Forwarded-For and passes a client's own `Forwarded` on
+    /// untouched (and a proxy set to `Forwarded` passes X-Forwarded-For on):
+    /// reading the other header would let a client pick its own identity.
+    #[test]
+    fn only_the_configured_header_is_read() {
+        let t = trusted(&["10.0.0.0/8"]);
+        let h = headers(&[("x-forwarded-for", "1.2.3.4"), ("forwarded", "for=5.6.7.8")]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &t, XFF), ip("1.2.3.4"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &h, &t, ForwardedHeader::Forwarded),
+            ip("5.6.7.8")
+        );
+        let only_forwarded = headers(&[("forwarded", "for=5.6.7.8")]);
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &only_forwarded, &t, XFF),
+            ip("10.0.0.1"),
+            "no X-Forwarded-For: the proxy itself is the nearest address known"
+        );
     }
 
     #[test]
     fn garbage_stops_the_walk_at_the_nearest_trusted_hop() {
         let t = trusted(&["10.0.0.0/8"]);
         let h = headers(&[("x-forwarded-for", "1.2.3.4, <script>, 10.0.0.9")]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &h, &t), ip("10.0.0.9"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &t, XFF), ip("10.0.0.9"));
         let none = headers(&[]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &none, &t), ip("10.0.0.1"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &none, &t, XFF), ip("10.0.0.1"));
     }
 
     #[test]
@@ -183,7 +213,7 @@ mod tests {
         );
         let h = headers(&[]);
         assert_eq!(
-            client_ip(ip("::ffff:1.2.3.4"), &h, &trusted(&[])),
+            client_ip(ip("::ffff:1.2.3.4"), &h, &trusted(&[]), XFF),
             ip("1.2.3.4")
         );
     }

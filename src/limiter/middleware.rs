@@ -68,7 +68,12 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
             .remote_addr()
             .as_socket_addr()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-        let ip = client_ip(peer, req.headers(), limiter.trusted_proxies());
+        let ip = client_ip(
+            peer,
+            req.headers(),
+            limiter.trusted_proxies(),
+            limiter.forwarded_header(),
+        );
         let client = ClientKey::of(ip);
         let policy = *limiter.policy(name);
         let decision = limiter.check(name, client).await;

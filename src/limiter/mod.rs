@@ -34,7 +34,7 @@ use redis_window::Unanswered;
 use stats::LimiterCounters;
 
 use crate::breaker::{Breaker, Outcome};
-use crate::config::{FailMode, LimiterSettings, TrustedProxies};
+use crate::config::{FailMode, ForwardedHeader, LimiterSettings, TrustedProxies};
 use crate::redis::{Redis, RedisGate};
 use crate::telemetry::names;
 
@@ -83,6 +83,7 @@ pub struct RateLimiter {
     write: Policy,
     read: Policy,
     trusted: TrustedProxies,
+    forwarded_header: ForwardedHeader,
     gate: RedisGate,
     window: RedisWindow,
     leases: Arc<Leases>,
@@ -117,6 +118,7 @@ impl RateLimiter {
             write,
             read,
             trusted: settings.trusted_proxies.clone(),
+            forwarded_header: settings.forwarded_header,
             gate: RedisGate::new(Arc::clone(&redis), Arc::clone(&breaker)),
             window: RedisWindow::new(
                 redis.client().clone(),
@@ -157,6 +159,11 @@ impl RateLimiter {
 
     pub fn trusted_proxies(&self) -> &TrustedProxies {
         &self.trusted
+    }
+
+    /// The header the trusted proxies write the client's address into.
+    pub fn forwarded_header(&self) -> ForwardedHeader {
+        self.forwarded_header
     }
 
     /// Remembers a refused client (by its masked address) for the dashboard.

@@ -185,6 +185,42 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_limited() {
     );
 }
 
+/// A proxy that sets X-Forwarded-For (the default FORWARDED_HEADER) passes a
+/// client's own `Forwarded` header on untouched: rotating it must not buy the
+/// client fresh quota.
+#[tokio::test]
+async fn behind_a_trusted_proxy_a_client_written_forwarded_header_is_ignored() {
+    let redis = TestRedis::start().await;
+    let mut settings = limited(&redis, 2, 60);
+    settings.limiter.trusted_proxies = TrustedProxies(vec!["127.0.0.0/8".parse().expect("cidr")]);
+    let app = spawn_app_with(redis, settings).await;
+    let mut statuses = Vec::new();
+    for i in 1..=4 {
+        let resp = app
+            .client
+            .post(app.url("/api/metrics"))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", "198.51.100.9")
+            .header("forwarded", format!("for=203.0.113.{i}"))
+            .body(metric("limited", 1.0).to_string())
+            .send()
+            .await
+            .expect("sent");
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 429, 429]);
+    assert_eq!(
+        app.redis
+            .cli(&["get", "tally:v2:ratelimit:write:count:198.51.100.9"]),
+        "2"
+    );
+    assert_eq!(
+        app.redis
+            .cli(&["keys", "tally:v2:ratelimit:write:count:203.*"]),
+        ""
+    );
+}
+
 /// Every request of the burst is answered within `bound`.
 async fn timed_burst(app: &TestApp, n: usize, bound: Duration) -> (usize, usize) {
     let mut ok = 0;
