@@ -153,11 +153,20 @@ fn from_micros(micros: i64) -> DateTime<Utc> {
 impl MetricStore for MemoryStore {
     async fn insert_batch(&self, metrics: Vec<Metric>) -> Result<(), StoreError> {
         let groups = group_by_type(metrics);
+        let incoming: u64 = groups.iter().map(|(_, points)| points.len() as u64).sum();
+        let max = self.config.max_points;
+        if incoming > max {
+            return Err(StoreError::Unavailable(format!(
+                "{incoming} points are more than the store holds ({max}, TALLY_MAX_POINTS)"
+            )));
+        }
         let mut state = self.state.write();
+        // Room first, then the write: evicting after it would drop a new
+        // point older than everything held as soon as it was acknowledged.
+        let evicted = state.evict_to_capacity(max - incoming);
         for (name, points) in groups {
             state.insert(name, &points);
         }
-        let evicted = state.evict_to_capacity(self.config.max_points);
         self.evicted_capacity.fetch_add(evicted, Ordering::Relaxed);
         self.publish(&state);
         Ok(())

@@ -129,3 +129,51 @@ async fn unknown_fields_and_non_objects_are_rejected() {
     }
     assert_eq!(app.summary("extra", "all").await["count"], 0);
 }
+
+/// A full store makes room before a write, so what it acknowledges is kept,
+/// even a point older than everything it holds; a batch larger than the
+/// whole store is refused and nothing of it stored.
+#[tokio::test]
+async fn a_full_store_keeps_what_it_acknowledges() {
+    use crate::helpers::{TestRedis, spawn_app_with, test_settings};
+    let redis = TestRedis::start().await;
+    let mut settings = test_settings(&redis);
+    settings.store.max_points = 3;
+    let app = spawn_app_with(redis, settings).await;
+    for i in 0..3 {
+        assert_eq!(
+            app.post_metric(&metric("cap", f64::from(i))).await.status(),
+            201
+        );
+    }
+    let two_hours_ago = (chrono::Utc::now() - chrono::TimeDelta::hours(2)).to_rfc3339();
+    let old = json!({"timestamp": two_hours_ago, "value": 99.0, "type": "cap"});
+    assert_eq!(app.post_metric(&old).await.status(), 201);
+    let listed = app.get_json("/api/metrics?type=cap&limit=10").await;
+    let values: Vec<f64> = listed["metrics"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|m| m["value"].as_f64().expect("value"))
+        .collect();
+    assert_eq!(values.len(), 3);
+    assert!(
+        values.contains(&99.0),
+        "the acknowledged point was dropped: {values:?}"
+    );
+
+    let five: Vec<Value> = (0..5).map(|i| metric("cap5", f64::from(i))).collect();
+    let problem = assert_problem(app.post_batch(&json!(five)).await, 503).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("TALLY_MAX_POINTS"),
+        "{problem}"
+    );
+    assert_eq!(
+        app.get_json("/api/metrics?type=cap5").await["metrics"],
+        json!([]),
+        "nothing of the refused batch was stored"
+    );
+}

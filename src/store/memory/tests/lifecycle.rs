@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 
 use super::summary::{insert_random, random_windows};
 use super::*;
-use crate::store::StoreStats;
+use crate::store::{StoreError, StoreStats};
 
 #[tokio::test]
 async fn recent_is_newest_first_and_limited() {
@@ -118,16 +118,38 @@ async fn max_points_drops_the_globally_oldest() {
     let stats = store.stats();
     assert_eq!((stats.points, stats.evicted_capacity), (1_000, 200));
 
-    // Points older than everything stored are the oldest, even straight after insertion.
+    // Points older than everything stored are kept once acknowledged: room
+    // is made before the write, from what was held (the next write's room
+    // comes from them first).
     let older = (0..50).map(|i| metric("older", -DAY_MS + i, 1.0)).collect();
     store.insert_batch(older).await.unwrap();
-    assert_eq!(summary(&store, "older", TimeWindow::ALL).await.count, 0);
-    assert_eq!(summary(&store, "old", TimeWindow::ALL).await.count, 400);
+    assert_eq!(summary(&store, "older", TimeWindow::ALL).await.count, 50);
+    assert_eq!(summary(&store, "old", TimeWindow::ALL).await.count, 350);
     let stats = store.stats();
     assert_eq!(
         (stats.points, stats.evicted_capacity, stats.types),
-        (1_000, 250, 2)
+        (1_000, 250, 3)
     );
+    let next = vec![metric("new", 2 * HOUR_MS, 1.0)];
+    store.insert_batch(next).await.unwrap();
+    assert_eq!(summary(&store, "older", TimeWindow::ALL).await.count, 49);
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_the_store_is_refused_whole() {
+    let (store, _) = store_with(30, 3);
+    store
+        .insert_batch(vec![metric("a", 0, 1.0), metric("a", 1_000, 2.0)])
+        .await
+        .unwrap();
+    let five = (0..5).map(|i| metric("b", HOUR_MS + i, 1.0)).collect();
+    assert!(matches!(
+        store.insert_batch(five).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    let stats = store.stats();
+    assert_eq!((stats.points, stats.evicted_capacity), (2, 0));
+    assert_eq!(summary(&store, "b", TimeWindow::ALL).await.count, 0);
 }
 
 #[tokio::test]
@@ -158,13 +180,17 @@ async fn max_points_is_never_exceeded() {
 #[tokio::test]
 async fn max_points_trims_a_lone_bucket_point_by_point() {
     let (store, _) = store_with(30, 10);
-    let mut offsets: Vec<i64> = (0..15).collect();
-    offsets.shuffle(&mut StdRng::seed_from_u64(3));
-    let batch = offsets
-        .iter()
-        .map(|&ms| metric("a", ms * 100, ms as f64))
-        .collect();
-    store.insert_batch(batch).await.unwrap();
+    // Ten points of one minute, shuffled, then five newer ones: room for
+    // them comes from the oldest five of that minute.
+    let mut first: Vec<i64> = (0..10).collect();
+    first.shuffle(&mut StdRng::seed_from_u64(3));
+    for part in [first, (10..15).collect()] {
+        let batch = part
+            .iter()
+            .map(|&ms| metric("a", ms * 100, ms as f64))
+            .collect();
+        store.insert_batch(batch).await.unwrap();
+    }
     let left = summary(&store, "a", TimeWindow::ALL).await;
     assert_eq!(
         (left.count, left.min, left.max, left.latest),
