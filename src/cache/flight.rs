@@ -39,12 +39,14 @@ impl Flights {
         let (tx, rx) = watch::channel(None);
         running.insert(key.to_owned(), rx.clone());
         drop(running);
-        let flights = Arc::clone(self);
-        let key = key.to_owned();
+        let running = Running {
+            flights: Arc::clone(self),
+            key: key.to_owned(),
+        };
         tokio::spawn(async move {
             let outcome = work.await;
             // Remove first: a caller arriving after this sees the cached entry.
-            flights.running.lock().remove(&key);
+            drop(running);
             let _ = tx.send(Some(outcome));
         });
         (Role::Leader, rx)
@@ -60,6 +62,21 @@ impl Flights {
             return false;
         }
         matches!(self.join(key, work).0, Role::Leader)
+    }
+}
+
+/// A computation's place in `running`, given up when it ends, also by a
+/// panic (or its task being dropped): otherwise the key would stay taken,
+/// every later miss would join a computation that never answers, and no
+/// refresh would start for it again.
+struct Running {
+    flights: Arc<Flights>,
+    key: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.flights.running.lock().remove(&self.key);
     }
 }
 
@@ -101,5 +118,16 @@ mod tests {
         // Finished: the next caller leads a new computation.
         let (role, _) = flights.join("k", async { Err("again".to_string()) });
         assert_eq!(role, Role::Leader);
+    }
+
+    #[tokio::test]
+    async fn a_computation_that_panics_frees_its_key() {
+        let flights = Arc::new(Flights::default());
+        let (role, slot) = flights.join("k", async { panic!("in the computation") });
+        assert_eq!(role, Role::Leader);
+        assert_eq!(wait(slot).await, Err("the computation was dropped".into()));
+        let (role, slot) = flights.join("k", async { Err("answered".to_string()) });
+        assert_eq!(role, Role::Leader, "the key stayed taken");
+        assert_eq!(wait(slot).await, Err("answered".into()));
     }
 }
