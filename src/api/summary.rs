@@ -190,8 +190,19 @@ pub async fn lookup_summary(
                     Period::All => retention,
                     Period::Last(d) => d.min(retention),
                 };
-                let from = now - TimeDelta::from_std(span).unwrap_or(TimeDelta::MAX);
-                let to = now + TimeDelta::from_std(skew).unwrap_or_default();
+                // Checked and clamped: a retention (or skew) of a million
+                // years is a valid setting that reaches past what a date
+                // holds. No point is older than 1970 (ingest refuses those),
+                // and RFC 3339 ends with year 9999.
+                let from = TimeDelta::from_std(span)
+                    .ok()
+                    .and_then(|span| now.checked_sub_signed(span))
+                    .map_or(DateTime::UNIX_EPOCH, |from| from.max(DateTime::UNIX_EPOCH));
+                let last = DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(now);
+                let to = TimeDelta::from_std(skew)
+                    .ok()
+                    .and_then(|skew| now.checked_add_signed(skew))
+                    .map_or(last, |to| to.min(last));
                 // Validation keeps every stored point at or before `to`: no upper bound needed.
                 let window = TimeWindow {
                     from: Some(from),

@@ -143,3 +143,21 @@ async fn bad_query_parameters() {
         assert_eq!(named, fields, "{query}");
     }
 }
+
+/// A retention or skew past what a date holds is a valid setting: the
+/// summary's window is clamped (1970 to year 9999), never a panic that
+/// leaves the request with a 503.
+#[tokio::test]
+async fn a_retention_of_a_million_years_still_summarizes() {
+    use crate::helpers::{TestRedis, spawn_app_with, test_settings};
+    let redis = TestRedis::start().await;
+    let mut settings = test_settings(&redis);
+    settings.store.retention = std::time::Duration::from_secs(1_000_000 * 365 * 86_400);
+    settings.store.max_future_skew = std::time::Duration::from_secs(1_000_000 * 365 * 86_400);
+    let app = spawn_app_with(redis, settings).await;
+    assert_eq!(app.post_metric(&at(5, 7.0, "eons")).await.status(), 201);
+    let s = app.summary("eons", "all").await;
+    assert_eq!(s["count"], 1, "{s}");
+    assert_eq!(s["from"], "1970-01-01T00:00:00+00:00");
+    assert_eq!(s["to"], "9999-12-31T23:59:59+00:00");
+}

@@ -74,8 +74,10 @@ pub async fn partitions(pool: &PgPool, retention: Duration) -> Result<u64, sqlx:
         .bind(LOCK_KEY)
         .execute(&mut *tx)
         .await?;
-    let horizon =
-        Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    let horizon = chrono::Duration::from_std(retention)
+        .ok()
+        .and_then(|r| Utc::now().checked_sub_signed(r))
+        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
     let (partitioned,): (bool,) = sqlx::query_as(
         "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table p \
          JOIN pg_class c ON c.oid = p.partrelid WHERE c.relname = 'metrics')",
