@@ -128,13 +128,35 @@ impl SummaryCache {
                 Freshness::Dead => {}
             }
         }
-        self.counters.miss(Tier::Memory);
-
         // Anything not dead can stand in if the computation fails.
         let mut fallback = local
             .map(|l| l.entry)
             .filter(|e| self.lifetimes.freshness(e, now) != Freshness::Dead);
-        match self.remote.get(key).await {
+        let remote = self.remote.get(key).await;
+        if let Err(RemoteError::Failed) = remote {
+            self.counters.redis_error();
+        }
+        if let (Err(_), Some(entry)) = (&remote, &fallback) {
+            // Redis cannot say (down, slow or skipped by the breaker): the
+            // memory copy stands in for it within the summary's own
+            // lifetimes. `CACHE_LOCAL_TTL_MS` only bounds how long memory
+            // answers without asking Redis; without this, every request
+            // past it recomputed while Redis was out.
+            match self.lifetimes.freshness(entry, now) {
+                Freshness::Fresh => {
+                    self.counters.hit(Tier::Memory);
+                    return Ok(self.lookup(entry, CacheStatus::Hit(Tier::Memory), now));
+                }
+                Freshness::Stale => {
+                    self.counters.stale(Tier::Memory);
+                    self.refresh(key, compute);
+                    return Ok(self.lookup(entry, CacheStatus::Stale(Tier::Memory), now));
+                }
+                Freshness::Dead => {}
+            }
+        }
+        self.counters.miss(Tier::Memory);
+        match remote {
             Ok(Some(entry)) => {
                 let entry = Arc::new(entry);
                 match self.lifetimes.freshness(&entry, now) {
@@ -153,8 +175,7 @@ impl SummaryCache {
                 }
             }
             Ok(None) => self.counters.miss(Tier::Redis),
-            Err(RemoteError::Skipped) => {}
-            Err(RemoteError::Failed) => self.counters.redis_error(),
+            Err(_) => {}
         }
 
         // The computation runs in its own task: keep it in this request's trace.

@@ -190,14 +190,24 @@ async fn stale_is_served_while_exactly_one_refresh_runs() {
 
 #[tokio::test]
 async fn stale_if_error_and_errors_are_never_cached() {
-    let mut redis = TestRedis::start().await;
-    redis.stop(); // the memory tier alone: Redis cannot hand out a copy
+    let redis = TestRedis::start().await;
     let settings = cache_settings(&redis, 1, 30, 100);
     let store = FaultyStore::new();
     let app = spawn_app_with_store(redis, settings, store.clone()).await;
     post(&app, "sie").await;
     assert_eq!(look(&app, "sie").await.2, 1);
     store.set_failing(true);
+    // Redis loses its copy (a restart without persistence): only memory has
+    // one, and Redis answers "miss", so the summary is computed while the
+    // request waits (a Redis that is down would let memory serve it stale
+    // while a refresh runs instead).
+    let key = "tally:v1:summary:3:sie:all";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.redis.cli(&["exists", key]) != "1" {
+        assert!(Instant::now() < deadline, "never stored in Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.redis.cli(&["del", key]);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (x, cs, count) = look(&app, "sie").await;
     assert_eq!((x.as_str(), count), ("STALE", 1));
@@ -299,4 +309,40 @@ async fn keys_isolate_types_and_periods() {
         keys.lines().all(|k| k.starts_with("tally:v1:summary:")),
         "{keys}"
     );
+}
+
+/// While Redis is out, the memory copy stands in for it for the summary's
+/// whole TTL (then stale-while-revalidate), not only for CACHE_LOCAL_TTL_MS:
+/// the store is not asked again for every request past that.
+#[tokio::test]
+async fn with_redis_down_memory_answers_for_the_whole_ttl() {
+    let redis = TestRedis::start().await;
+    let settings = cache_settings(&redis, 1, 30, 100);
+    let mut app = spawn_app_with(redis, settings).await;
+    post(&app, "down").await;
+    app.redis.stop();
+    let (x, _, _) = look(&app, "down").await;
+    assert_eq!(x, "MISS");
+    let computed = app.state.cache.stats().computations;
+    for _ in 0..3 {
+        // Past the memory tier's own 100 ms, within the 1 s TTL.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (x, cs, _) = look(&app, "down").await;
+        assert_eq!(x, "HIT", "{cs}");
+        assert!(
+            cs.starts_with("tally; hit;") && cs.ends_with("detail=memory"),
+            "{cs}"
+        );
+    }
+    assert_eq!(app.state.cache.stats().computations, computed);
+    // Past the TTL: served stale while one refresh runs.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (x, _, _) = look(&app, "down").await;
+    assert_eq!(x, "STALE");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.state.cache.stats().computations == computed {
+        assert!(Instant::now() < deadline, "no refresh ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.state.cache.stats().computations, computed + 1);
 }
