@@ -15,7 +15,7 @@ use tally::config::Settings;
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::helpers::{
-    TestApp, TestRedis, assert_problem, free_port, header, metric, now, spawn_app_with,
+    DelayProxy, TestApp, TestRedis, assert_problem, free_port, header, metric, now, spawn_app_with,
     test_settings,
 };
 use crate::postgres::TestPostgres;
@@ -356,4 +356,30 @@ async fn ready_waits_for_the_schema_and_health_reports_the_database() {
     wait_ready(&app).await;
     assert_eq!(app.get("/ready").await.status(), 200);
     assert_eq!(app.post_metric(&metric("cpu", 1.0)).await.status(), 201);
+}
+
+/// A connection that stops answering while the schema is prepared (the
+/// server never gets the statement, so `statement_timeout` cannot end it)
+/// only delays readiness: the preparation is bounded on the client's clock
+/// and retried on another connection. (The statement swallowed is the point
+/// count that follows the migrations: a session swallowed while it holds
+/// the migrator's advisory lock keeps that lock on the server until the
+/// server's TCP keepalive ends it, which no client can shorten.)
+#[tokio::test]
+async fn a_connection_that_goes_silent_during_preparation_only_delays_readiness() {
+    let pg = TestPostgres::start();
+    pg.database("silent").await;
+    let proxy = DelayProxy::start(pg.port, Duration::ZERO).await;
+    proxy.swallow_once(b"SELECT count(*)::int8 FROM metrics");
+    let url = format!("postgres://postgres@127.0.0.1:{}/silent", proxy.port);
+    let redis = TestRedis::start().await;
+    let mut s = settings(&redis, &url);
+    s.database.timeout = Duration::from_millis(200); // the bound: 15 of them
+    let app = spawn_app_with(redis, s).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_problem(app.get("/ready").await, 503).await;
+    wait_ready(&app).await;
+    assert_eq!(app.get("/ready").await.status(), 200);
+    assert_eq!(app.post_metric(&metric("cpu", 1.0)).await.status(), 201);
+    drop(pg);
 }

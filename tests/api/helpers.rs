@@ -332,11 +332,18 @@ pub fn error_fields(problem: &Value) -> Vec<(Option<u64>, String)> {
 
 /// A TCP proxy on a free port that adds `delay` to each direction (every
 /// chunk is forwarded `delay` after it was read, so the added latency does
-/// not pile up under pipelining): a Redis that is slow but answers.
+/// not pile up under pipelining): a Redis that is slow but answers. It can
+/// also swallow one connection for good (`swallow_once`): a peer that
+/// stops answering mid-conversation while new connections still work.
 pub struct DelayProxy {
     pub port: u16,
+    swallow: Swallow,
     accept: JoinHandle<()>,
 }
+
+/// The bytes whose first sighting from a client makes the proxy forward
+/// nothing more on that connection, either way.
+type Swallow = std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>;
 
 impl DelayProxy {
     pub async fn start(target_port: u16, delay: Duration) -> Self {
@@ -344,6 +351,8 @@ impl DelayProxy {
             .await
             .expect("proxy listens");
         let port = listener.local_addr().expect("proxy address").port();
+        let swallow = Swallow::default();
+        let armed = std::sync::Arc::clone(&swallow);
         let accept = tokio::spawn(async move {
             while let Ok((downstream, _)) = listener.accept().await {
                 let Ok(upstream) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
@@ -352,25 +361,46 @@ impl DelayProxy {
                 };
                 let (down_read, down_write) = downstream.into_split();
                 let (up_read, up_write) = upstream.into_split();
-                tokio::spawn(Self::pipe(down_read, up_write, delay));
-                tokio::spawn(Self::pipe(up_read, down_write, delay));
+                let dead = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                tokio::spawn(Self::pipe(
+                    down_read,
+                    up_write,
+                    delay,
+                    Some(std::sync::Arc::clone(&armed)),
+                    std::sync::Arc::clone(&dead),
+                ));
+                tokio::spawn(Self::pipe(up_read, down_write, delay, None, dead));
             }
         });
-        Self { port, accept }
+        Self {
+            port,
+            swallow,
+            accept,
+        }
     }
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// The next connection whose client sends `pattern` gets no answer
+    /// again: that chunk and everything after it, both ways, are dropped.
+    pub fn swallow_once(&self, pattern: &[u8]) {
+        *self.swallow.lock().expect("lock") = Some(pattern.to_vec());
+    }
+
     async fn pipe(
         mut from: tokio::net::tcp::OwnedReadHalf,
         mut to: tokio::net::tcp::OwnedWriteHalf,
         delay: Duration,
+        swallow: Option<Swallow>,
+        dead: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) {
+        use std::sync::atomic::Ordering;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (tx, mut rx) =
             tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+        let swallowed = std::sync::Arc::clone(&dead);
         let writer = tokio::spawn(async move {
             while let Some((due, chunk)) = rx.recv().await {
                 tokio::time::sleep_until(due).await;
@@ -378,14 +408,32 @@ impl DelayProxy {
                     return;
                 }
             }
+            if swallowed.load(Ordering::SeqCst) {
+                // Open and silent: the peer waits for an answer, not an end.
+                std::future::pending::<()>().await;
+            }
         });
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    let chunk = &buf[..n];
+                    if let Some(swallow) = &swallow {
+                        let mut armed = swallow.lock().expect("lock");
+                        let hit = armed
+                            .as_ref()
+                            .is_some_and(|p| chunk.windows(p.len()).any(|w| w == p.as_slice()));
+                        if hit {
+                            *armed = None;
+                            dead.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    if dead.load(Ordering::SeqCst) {
+                        continue;
+                    }
                     let due = tokio::time::Instant::now() + delay;
-                    if tx.send((due, buf[..n].to_vec())).is_err() {
+                    if tx.send((due, chunk.to_vec())).is_err() {
                         break;
                     }
                 }

@@ -21,12 +21,29 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(600);
 const DAYS_AHEAD: u64 = 2;
 /// Any constant shared by every instance of tally.
 const LOCK_KEY: i64 = 0x7461_6c6c_7970_6172; // "tallypar"
+/// How many `DATABASE_TIMEOUT`s the startup preparation, or one maintenance
+/// pass, may take in all, on the client's clock. `statement_timeout` bounds
+/// a statement only once the server has it: a connection that stops
+/// answering would otherwise hold readiness (or partition upkeep) for good.
+const PASS_TIMEOUTS: u32 = 15;
+
+/// `work`, or an error once `bound` has passed.
+async fn bounded<T>(
+    bound: Duration,
+    work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(bound, work).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer from the database within {bound:?}")),
+    }
+}
 
 /// Migrates (retrying with backoff), then maintains partitions forever.
 pub async fn maintain(store: Arc<PostgresStore>, retention: Duration) {
+    let bound = store.timeout * PASS_TIMEOUTS;
     let mut backoff = Duration::from_millis(200);
     loop {
-        match prepare(&store.pool, retention).await {
+        match bounded(bound, prepare(&store.pool, retention)).await {
             Ok((points, dropped)) => {
                 store.points.store(points, Ordering::Relaxed);
                 store.evicted.fetch_add(dropped, Ordering::Relaxed);
@@ -45,7 +62,7 @@ pub async fn maintain(store: Arc<PostgresStore>, retention: Duration) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        match partitions(&store.pool, retention).await {
+        match bounded(bound, partitions(&store.pool, retention)).await {
             Ok(dropped) => {
                 store.evicted.fetch_add(dropped, Ordering::Relaxed);
             }
