@@ -109,6 +109,10 @@ pub fn routes(dashboard: Arc<Dashboard>) -> impl Endpoint + use<> {
         .at("/simulator", post(actions::simulator))
         .at("/assets/:file", get(assets::serve))
         .data(dashboard)
+        // Errors become their problem+json responses here, inside the
+        // headers below: `SetHeader` passes an error through untouched, so a
+        // 404, 400 or a refused form would otherwise go out without them.
+        .catch_all_error(|err| async move { crate::api::problem::error_to_response(err) })
         .with(
             SetHeader::new()
                 .overriding("content-security-policy", CONTENT_SECURITY_POLICY)

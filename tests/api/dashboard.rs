@@ -444,3 +444,34 @@ async fn the_metrics_stream_still_pushes_every_second_between_data_refreshes() {
     let (updates, _) = wait_for_update(resp, Duration::from_millis(3_300), |_| false).await;
     assert!(updates >= 3, "{updates} updates in 3.3 s");
 }
+
+/// The security headers are on the dashboard's refusals and errors too (a
+/// problem+json 404, 400 or 401), not only on its pages.
+#[tokio::test]
+async fn dashboard_errors_carry_the_security_headers() {
+    let app = app_with(|_| {}).await;
+    let client = browser();
+    for (path, status) in [("/dashboard/nope", 404), ("/dashboard/stream", 400)] {
+        let resp = client.get(app.url(path)).send().await.expect("sent");
+        assert_eq!(resp.status(), status, "{path}");
+        assert_eq!(
+            header(&resp, "content-type"),
+            "application/problem+json",
+            "{path}"
+        );
+        assert!(
+            header(&resp, "content-security-policy").contains("default-src 'none'"),
+            "{path}"
+        );
+        assert_eq!(header(&resp, "x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header(&resp, "x-frame-options"), "DENY", "{path}");
+    }
+    let refused = client
+        .post(app.url("/dashboard/breakers/upstream"))
+        .form(&[("action", "open")])
+        .send()
+        .await
+        .expect("sent");
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+    assert_eq!(header(&refused, "x-frame-options"), "DENY");
+}
