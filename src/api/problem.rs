@@ -119,6 +119,15 @@ pub fn error_to_response(err: poem::Error) -> Response {
         _ => err.to_string(),
     };
     let mut resp = Problem::status(status, detail).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        // Only the admin API's missing bearer token gets here (the
+        // dashboard's own refusals carry their response): say which scheme
+        // to use, as RFC 9110 asks of every 401.
+        resp.headers_mut().insert(
+            poem::http::header::WWW_AUTHENTICATE,
+            poem::http::HeaderValue::from_static("Bearer realm=\"tally admin\""),
+        );
+    }
     if let Some(route) = route {
         resp.set_data(route);
     }

@@ -187,11 +187,12 @@ async fn admin(app: &TestApp, token: Option<&str>, path: &str, body: Value) -> r
 async fn admin_actions_need_the_right_token_and_are_audited() {
     let app = app_with(|_| {}).await;
     let force = json!({"action": "force_open"});
-    assert_problem(
-        admin(&app, None, "/admin/breakers/upstream", force.clone()).await,
-        401,
-    )
-    .await;
+    let anonymous = admin(&app, None, "/admin/breakers/upstream", force.clone()).await;
+    assert_eq!(
+        crate::helpers::header(&anonymous, "www-authenticate"),
+        "Bearer realm=\"tally admin\""
+    );
+    assert_problem(anonymous, 401).await;
     let wrong = admin(
         &app,
         Some("not-the-token-at-all"),
