@@ -32,8 +32,9 @@ pub struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    /// `base` is the service's root. `timeout` is a safety net: the breaker
-    /// guard bounds each call with the same timeout and decides first., e.g. `http://127.0.0.1:8000/simulator`.
+    /// `base` is the service's root, e.g. `http://127.0.0.1:8000/simulator`.
+    /// `timeout` is a safety net: the breaker guard bounds each call with
+    /// the same timeout and usually decides first.
     pub fn new(base: &str, timeout: Duration) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -67,8 +68,14 @@ impl UpstreamClient {
         if !status.is_success() {
             return Err(UpstreamError::Status(status.as_u16()));
         }
-        resp.json::<Value>()
-            .await
-            .map_err(|e| UpstreamError::Body(e.to_string()))
+        // The timeout runs on while the body is read: running out then is a
+        // timeout (504), not a bad answer (502).
+        resp.json::<Value>().await.map_err(|e| {
+            if e.is_timeout() {
+                UpstreamError::Timeout
+            } else {
+                UpstreamError::Body(e.to_string())
+            }
+        })
     }
 }
