@@ -43,9 +43,11 @@ pub struct RateLimitEndpoint<E> {
     limiter: Option<Arc<RateLimiter>>,
 }
 
-/// Only the API is limited; health, metrics, docs and the dashboard are not.
+/// The API is limited, and the dashboard's summary explorer, which runs the
+/// same summaries (store queries, cache writes) for anyone who asks; health,
+/// metrics, docs and the rest of the dashboard are not.
 fn is_limited(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/")
+    path == "/api" || path.starts_with("/api/") || path == "/dashboard/metrics"
 }
 
 fn policy_for(method: &Method) -> PolicyName {

@@ -475,3 +475,34 @@ async fn dashboard_errors_carry_the_security_headers() {
     assert!(refused.status().is_client_error(), "{}", refused.status());
     assert_eq!(header(&refused, "x-frame-options"), "DENY");
 }
+
+/// The summary explorer runs the API's summaries for anyone who asks: it
+/// counts under the read policy like `GET /api/metrics/summary`, while the
+/// other pages are never limited.
+#[tokio::test]
+async fn the_summary_explorer_is_rate_limited_like_the_api() {
+    let app = app_with(|s| {
+        s.limiter.read_requests = 2;
+        s.limiter.read_window_seconds = 60;
+    })
+    .await;
+    let client = browser();
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let resp = client
+            .get(app.url(&format!("/dashboard/metrics?type=explore{i}&period=1h")))
+            .send()
+            .await
+            .expect("sent");
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    for _ in 0..3 {
+        let resp = client
+            .get(app.url("/dashboard"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(resp.status(), 200, "the overview is not limited");
+    }
+}
