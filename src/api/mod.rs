@@ -17,7 +17,10 @@ pub mod summary;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use poem_openapi::{OpenApiService, Tags};
+use poem::endpoint::BoxEndpoint;
+use poem::http::Method;
+use poem_openapi::registry::{MetaApi, MetaPath, Registry};
+use poem_openapi::{OpenApi, OpenApiService, Tags};
 
 pub use admin::AdminApi;
 pub use external::ExternalApi;
@@ -41,10 +44,38 @@ pub enum ApiTags {
 
 pub type Apis = (IngestApi, QueryApi, ExternalApi, HealthApi, AdminApi);
 
+/// `T`'s operations with those of one path under one key. poem-openapi writes
+/// each API struct's paths on their own, so `/api/metrics` (POST in
+/// `IngestApi`, GET in `QueryApi`) was a duplicate key in the document, and
+/// JSON readers (Swagger UI, schemathesis) kept only the last: ingest was
+/// missing from the docs. Routes and schemas are `T`'s, unchanged.
+pub struct OnePathOneKey<T>(pub T);
+
+impl<T: OpenApi> OpenApi for OnePathOneKey<T> {
+    fn meta() -> Vec<MetaApi> {
+        let mut paths: Vec<MetaPath> = Vec::new();
+        for path in T::meta().into_iter().flat_map(|api| api.paths) {
+            match paths.iter_mut().find(|p| p.path == path.path) {
+                Some(same) => same.operations.extend(path.operations),
+                None => paths.push(path),
+            }
+        }
+        vec![MetaApi { paths }]
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn add_routes(self, route_table: &mut HashMap<String, HashMap<Method, BoxEndpoint<'static>>>) {
+        self.0.add_routes(route_table);
+    }
+}
+
 /// The documented API. Paths are absolute, so the spec needs no server prefix.
-pub fn service() -> OpenApiService<Apis, ()> {
+pub fn service() -> OpenApiService<OnePathOneKey<Apis>, ()> {
     OpenApiService::new(
-        (IngestApi, QueryApi, ExternalApi, HealthApi, AdminApi),
+        OnePathOneKey((IngestApi, QueryApi, ExternalApi, HealthApi, AdminApi)),
         "tally",
         env!("CARGO_PKG_VERSION"),
     )
@@ -72,6 +103,32 @@ pub fn route_template(pattern: &str) -> Option<Arc<str>> {
                 .keys()
                 .filter(|path| path.contains('{'))
                 .map(|path| (registered_pattern(path), Arc::from(path.as_str())))
+                .collect()
+        })
+        .get(pattern)
+        .cloned()
+}
+
+/// The `Allow` header of a route pattern as poem-openapi registers it: the
+/// methods its operations answer, from the spec (`GET, POST`); `None` for
+/// anything the spec does not describe.
+pub fn allowed_methods(pattern: &str) -> Option<poem::http::HeaderValue> {
+    static ALLOWED: OnceLock<HashMap<String, poem::http::HeaderValue>> = OnceLock::new();
+    ALLOWED
+        .get_or_init(|| {
+            let spec: serde_json::Value = serde_json::from_str(&spec_json()).unwrap_or_default();
+            let paths = spec["paths"].as_object().cloned().unwrap_or_default();
+            paths
+                .iter()
+                .filter_map(|(path, operations)| {
+                    let methods: Vec<String> = operations
+                        .as_object()?
+                        .keys()
+                        .map(|m| m.to_ascii_uppercase())
+                        .collect();
+                    let value = poem::http::HeaderValue::from_str(&methods.join(", ")).ok()?;
+                    Some((registered_pattern(path), value))
+                })
                 .collect()
         })
         .get(pattern)

@@ -128,6 +128,12 @@ pub fn error_to_response(err: poem::Error) -> Response {
             poem::http::HeaderValue::from_static("Bearer realm=\"tally admin\""),
         );
     }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        // What the route does answer (RFC 9110 asks every 405 to say).
+        if let Some(allow) = route.as_ref().and_then(|r| super::allowed_methods(&r.0)) {
+            resp.headers_mut().insert(poem::http::header::ALLOW, allow);
+        }
+    }
     if let Some(route) = route {
         resp.set_data(route);
     }

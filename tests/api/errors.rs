@@ -108,6 +108,8 @@ async fn unknown_routes_and_methods_answer_problem_json() {
         .send()
         .await
         .expect("sent");
+    // A 405 says what the route does answer (RFC 9110).
+    assert_eq!(crate::helpers::header(&delete, "allow"), "GET, POST");
     assert_problem(delete, 405).await;
     let put = app
         .client
@@ -115,5 +117,6 @@ async fn unknown_routes_and_methods_answer_problem_json() {
         .send()
         .await
         .expect("sent");
+    assert_eq!(crate::helpers::header(&put, "allow"), "GET");
     assert_problem(put, 405).await;
 }
