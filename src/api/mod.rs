@@ -90,6 +90,16 @@ pub fn spec_json() -> String {
     service().spec()
 }
 
+/// The spec's `paths` (template -> operations), read once for the lookups
+/// below.
+fn documented_paths() -> &'static serde_json::Map<String, serde_json::Value> {
+    static PATHS: OnceLock<serde_json::Map<String, serde_json::Value>> = OnceLock::new();
+    PATHS.get_or_init(|| {
+        let spec: serde_json::Value = serde_json::from_str(&spec_json()).unwrap_or_default();
+        spec["paths"].as_object().cloned().unwrap_or_default()
+    })
+}
+
 /// The documented route template (`/admin/breakers/{name}`) of a route pattern
 /// as poem-openapi registers it (`/admin/breakers/:param0`: it numbers path
 /// parameters), for metric labels and span names; `None` for anything else.
@@ -97,9 +107,7 @@ pub fn route_template(pattern: &str) -> Option<Arc<str>> {
     static TEMPLATES: OnceLock<HashMap<String, Arc<str>>> = OnceLock::new();
     TEMPLATES
         .get_or_init(|| {
-            let spec: serde_json::Value = serde_json::from_str(&spec_json()).unwrap_or_default();
-            let paths = spec["paths"].as_object().cloned().unwrap_or_default();
-            paths
+            documented_paths()
                 .keys()
                 .filter(|path| path.contains('{'))
                 .map(|path| (registered_pattern(path), Arc::from(path.as_str())))
@@ -116,9 +124,7 @@ pub fn allowed_methods(pattern: &str) -> Option<poem::http::HeaderValue> {
     static ALLOWED: OnceLock<HashMap<String, poem::http::HeaderValue>> = OnceLock::new();
     ALLOWED
         .get_or_init(|| {
-            let spec: serde_json::Value = serde_json::from_str(&spec_json()).unwrap_or_default();
-            let paths = spec["paths"].as_object().cloned().unwrap_or_default();
-            paths
+            documented_paths()
                 .iter()
                 .filter_map(|(path, operations)| {
                     let methods: Vec<String> = operations
