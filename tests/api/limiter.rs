@@ -156,12 +156,17 @@ async fn spoofed_forwarded_for_gets_no_extra_quota() {
     assert_eq!(ok, 5, "the peer is the client, whatever the header says");
 }
 
+/// Limited to `limit` per minute, with every loopback peer a trusted proxy.
+async fn behind_a_loopback_proxy(limit: u64) -> TestApp {
+    let redis = TestRedis::start().await;
+    let mut settings = limited(&redis, limit, 60);
+    settings.limiter.trusted_proxies = TrustedProxies(vec!["127.0.0.0/8".parse().expect("cidr")]);
+    spawn_app_with(redis, settings).await
+}
+
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_forwarded_client_is_limited() {
-    let redis = TestRedis::start().await;
-    let mut settings = limited(&redis, 2, 60);
-    settings.limiter.trusted_proxies = TrustedProxies(vec!["127.0.0.0/8".parse().expect("cidr")]);
-    let app = spawn_app_with(redis, settings).await;
+    let app = behind_a_loopback_proxy(2).await;
     // The leftmost entry is client-written and ignored; the rightmost untrusted one counts.
     for _ in 0..2 {
         assert_eq!(
@@ -190,10 +195,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_limited() {
 /// client fresh quota.
 #[tokio::test]
 async fn behind_a_trusted_proxy_a_client_written_forwarded_header_is_ignored() {
-    let redis = TestRedis::start().await;
-    let mut settings = limited(&redis, 2, 60);
-    settings.limiter.trusted_proxies = TrustedProxies(vec!["127.0.0.0/8".parse().expect("cidr")]);
-    let app = spawn_app_with(redis, settings).await;
+    let app = behind_a_loopback_proxy(2).await;
     let mut statuses = Vec::new();
     for i in 1..=4 {
         let resp = app
