@@ -4,9 +4,9 @@
 //!
 //! - **minute** buckets hold the raw points as two columns (`u32` microsecond offset from the
 //!   minute's start + `f64` value: 12 bytes a point) and count/sum/min/max/first/latest;
-//! - **hour** and **day** rollups hold the same aggregates plus a DDSketch (0.5% relative
-//!   accuracy). A sketch per minute would cost more than the points it describes, so minutes
-//!   have none.
+//! - **hour** and **day** rollups hold the same aggregates plus a quantile sketch (`sketch`:
+//!   0.8% relative accuracy, bounded size whatever the values). A sketch per minute would
+//!   cost more than the points it describes, so minutes have none.
 //!
 //! A summary over `[from, to)` takes each day whose points all fall in the window, else its
 //! hours, else their minutes (aggregates whole, values fed to the sketch), else the minute's
@@ -26,6 +26,7 @@
 mod agg;
 mod bucket;
 mod series;
+mod sketch;
 mod state;
 mod summary;
 #[cfg(test)]

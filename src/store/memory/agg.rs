@@ -1,32 +1,9 @@
-//! Mergeable aggregates (count, overflow-safe sum, min, max, latest) and the quantile sketch.
-
-use sketches_ddsketch::{Config, DDSketch};
+//! Mergeable aggregates: count, overflow-safe sum, min, max, latest.
 
 /// 2^64. Multiplying a normal `f64` by a power of two is exact, so values scaled by 2^-64
 /// can be summed without overflowing and rescaled once at the end.
 const SCALE_UP: f64 = 18_446_744_073_709_551_616.0;
 const SCALE_DOWN: f64 = 1.0 / SCALE_UP;
-
-/// 0.5% leaves room under the promised 1% once floating-point noise is added.
-const SKETCH_ACCURACY: f64 = 0.005;
-/// Enough bins (each side of zero) to span every normal magnitude at 0.5% without the
-/// sketch collapsing its lowest bins; a store only allocates the key range its values use.
-const SKETCH_MAX_BINS: u32 = 1 << 18;
-/// Magnitudes at or below this (subnormals) count as zero in the sketch.
-const SKETCH_MIN_MAGNITUDE: f64 = f64::MIN_POSITIVE;
-
-pub(super) fn new_sketch() -> DDSketch {
-    DDSketch::new(Config::new(
-        SKETCH_ACCURACY,
-        SKETCH_MAX_BINS,
-        SKETCH_MIN_MAGNITUDE,
-    ))
-}
-
-pub(super) fn merge_sketch(into: &mut DDSketch, other: &DDSketch) {
-    // Merging only fails on differing configs, and every sketch comes from `new_sketch`.
-    let _ = into.merge(other);
-}
 
 /// Clamps into the finite range; NaN cannot arise from finite inputs but must never escape.
 pub(super) fn saturate(x: f64) -> f64 {

@@ -1,8 +1,7 @@
 //! Storage units: a one-minute bucket of raw columns, and the hour/day rollups above it.
 
-use sketches_ddsketch::DDSketch;
-
-use super::agg::{Agg, new_sketch};
+use super::agg::Agg;
+use super::sketch::Sketch;
 
 pub(super) const MINUTE_US: i64 = 60_000_000;
 pub(super) const HOUR_US: i64 = 60 * MINUTE_US;
@@ -120,7 +119,7 @@ impl Minute {
 /// Aggregates and a quantile sketch over the minutes of one hour or one day.
 pub(super) struct Rollup {
     pub agg: Agg,
-    pub sketch: DDSketch,
+    pub sketch: Sketch,
     /// Some of its points were evicted: `agg` and `sketch` still count them, so readers
     /// must descend to the children instead. Only the oldest rollups of a series are stale.
     pub stale: bool,
@@ -130,7 +129,7 @@ impl Rollup {
     pub fn new() -> Self {
         Self {
             agg: Agg::EMPTY,
-            sketch: new_sketch(),
+            sketch: Sketch::default(),
             stale: false,
         }
     }

@@ -1,10 +1,9 @@
 //! Summaries: whole days, then whole hours, then whole minutes, then raw edge points.
 
-use sketches_ddsketch::DDSketch;
-
-use super::agg::{Agg, merge_sketch, new_sketch, saturate};
+use super::agg::{Agg, saturate};
 use super::bucket::{DAY_US, HOUR_US, HOURS_PER_DAY, MINUTE_US, MINUTES_PER_HOUR, Minute, Rollup};
 use super::series::Series;
+use super::sketch::Sketch;
 use crate::domain::Aggregates;
 
 const PERCENTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
@@ -49,14 +48,14 @@ impl Series {
 /// Running aggregates plus the sketch the percentiles come from.
 struct Acc {
     agg: Agg,
-    sketch: DDSketch,
+    sketch: Sketch,
 }
 
 impl Acc {
     fn new() -> Self {
         Self {
             agg: Agg::EMPTY,
-            sketch: new_sketch(),
+            sketch: Sketch::default(),
         }
     }
 
@@ -69,7 +68,7 @@ impl Acc {
             return false;
         }
         self.agg.merge(&rollup.agg);
-        merge_sketch(&mut self.sketch, &rollup.sketch);
+        self.sketch.merge(&rollup.sketch);
         true
     }
 
@@ -99,8 +98,7 @@ impl Acc {
         }
         // The sketch answers within its relative accuracy; it can never be outside [min, max].
         let clamp = |v: f64| saturate(v).max(agg.min).min(agg.max);
-        let [p50, p90, p95, p99] =
-            PERCENTILES.map(|q| self.sketch.quantile(q).ok().flatten().map(clamp));
+        let [p50, p90, p95, p99] = PERCENTILES.map(|q| self.sketch.quantile(q).map(clamp));
         Aggregates {
             count: agg.count,
             sum: Some(agg.sum.total()),

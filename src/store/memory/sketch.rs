@@ -1,0 +1,357 @@
+//! The quantile sketch of the rollups: DDSketch's logarithmic mapping over sparse bins of
+//! bounded number, so its size never depends on the values it has seen.
+//!
+//! A value `v` falls in bin `k = ceil(ln|v| / ln γ)` of its sign, with `γ = (1 + α) / (1 - α)`;
+//! the bin answers `2γ^k / (1 + γ)`, within `α` of every value in it. Only bins that hold
+//! something are kept (a sorted `Vec`), so two values 600 orders of magnitude apart cost two
+//! bins, not the millions between them (the dense store of `sketches-ddsketch` allocated
+//! every bin in between: megabytes per sketch).
+//!
+//! Each sign keeps at most [`MAX_BINS`] bins. Past that the lowest magnitudes are folded into
+//! the next bin up ("collapsing lowest", as DDSketch's bounded stores do): percentiles of
+//! values within 10^12 of the largest magnitude of their sign (which fill at most 1,728
+//! bins at α = 0.8%) stay within α; a percentile that lands on a folded value is answered
+//! too large, but never above the 10^12 floor. Magnitudes at or below `f64::MIN_POSITIVE`
+//! (subnormals) count as zero.
+//!
+//! A bin is one `u64`: its key (offset to be non-negative) in the high bits and its count
+//! in the low ones, so the `Vec` sorts by key and a sketch is at most
+//! `2 * (MAX_BINS + 1) * 8` bytes of bins, whatever it is fed.
+
+/// Relative accuracy. 0.8% leaves room under the promised 1% for floating-point noise.
+const ALPHA: f64 = 0.008;
+/// Bins kept per sign: more than the 1,728 that values spanning 10^12 can fill.
+pub(super) const MAX_BINS: usize = 1_792;
+/// Magnitudes at or below this (subnormals) count as zero.
+const MIN_MAGNITUDE: f64 = f64::MIN_POSITIVE;
+
+/// Low bits of a bin: its count (2^46, 7e13, is out of reach of any store here).
+const COUNT_BITS: u32 = 46;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+/// Keys of normal f64 magnitudes lie within ±44,400 at α = 0.8%; offset to be positive.
+const KEY_OFFSET: i64 = 1 << 17;
+
+fn gamma_ln() -> f64 {
+    (2.0 * ALPHA / (1.0 - ALPHA)).ln_1p()
+}
+
+fn key_of(magnitude: f64) -> i64 {
+    (magnitude.ln() / gamma_ln()).ceil() as i64
+}
+
+/// The value a bin answers: `2γ^k / (1 + γ)`, computed in log space so the largest keys
+/// do not overflow before the factor below one brings them back.
+fn value_of(key: i64) -> f64 {
+    let ln = gamma_ln();
+    let gamma = ln.exp();
+    (key as f64 * ln + (2.0 / (1.0 + gamma)).ln()).exp()
+}
+
+/// One sign's bins, sorted by key.
+#[derive(Debug, Clone, Default)]
+struct Bins(Vec<u64>);
+
+impl Bins {
+    fn pack(key: i64, count: u64) -> u64 {
+        (((key + KEY_OFFSET) as u64) << COUNT_BITS) | count.min(COUNT_MASK)
+    }
+
+    fn key(bin: u64) -> i64 {
+        (bin >> COUNT_BITS) as i64 - KEY_OFFSET
+    }
+
+    fn count(bin: u64) -> u64 {
+        bin & COUNT_MASK
+    }
+
+    fn total(&self) -> u64 {
+        self.0.iter().map(|&b| Self::count(b)).sum()
+    }
+
+    fn add(&mut self, key: i64, n: u64) {
+        match self.0.binary_search_by_key(&key, |&b| Self::key(b)) {
+            Ok(i) => {
+                let count = (Self::count(self.0[i]) + n).min(COUNT_MASK);
+                self.0[i] = Self::pack(key, count);
+            }
+            Err(i) => {
+                if self.0.len() == self.0.capacity() {
+                    // Grow by doubling, but never past the bound.
+                    let want = (self.0.capacity() * 2).clamp(4, MAX_BINS + 1);
+                    self.0.reserve_exact(want - self.0.len());
+                }
+                self.0.insert(i, Self::pack(key, n));
+                self.collapse();
+            }
+        }
+    }
+
+    fn merge(&mut self, other: &Bins) {
+        if other.0.is_empty() {
+            return;
+        }
+        if self.0.is_empty() {
+            self.0.clone_from(&other.0);
+            return;
+        }
+        let (a, b) = (&self.0, &other.0);
+        let mut merged = Vec::with_capacity((a.len() + b.len()).min(MAX_BINS * 2));
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            let (x, y) = (a[i], b[j]);
+            if Self::key(x) == Self::key(y) {
+                merged.push(Self::pack(Self::key(x), Self::count(x) + Self::count(y)));
+                i += 1;
+                j += 1;
+            } else if x < y {
+                // Keys differ, and the key is in the high bits.
+                merged.push(x);
+                i += 1;
+            } else {
+                merged.push(y);
+                j += 1;
+            }
+        }
+        merged.extend_from_slice(&a[i..]);
+        merged.extend_from_slice(&b[j..]);
+        self.0 = merged;
+        self.collapse();
+        if self.0.capacity() > MAX_BINS + 1 {
+            self.0.shrink_to(MAX_BINS + 1);
+        }
+    }
+
+    /// Folds the lowest bins into the next one up until at most `MAX_BINS` remain.
+    fn collapse(&mut self) {
+        if self.0.len() <= MAX_BINS {
+            return;
+        }
+        let excess = self.0.len() - MAX_BINS;
+        let folded: u64 = self.0[..excess].iter().map(|&b| Self::count(b)).sum();
+        let into = self.0[excess];
+        self.0[excess] = Self::pack(Self::key(into), Self::count(into) + folded);
+        self.0.drain(..excess);
+    }
+
+    /// The key of the value at `rank` (0-based, ascending by key).
+    fn key_at_rank(&self, rank: u64) -> Option<i64> {
+        let mut seen = 0;
+        for &bin in &self.0 {
+            seen += Self::count(bin);
+            if seen > rank {
+                return Some(Self::key(bin));
+            }
+        }
+        self.0.last().map(|&b| Self::key(b))
+    }
+}
+
+/// A mergeable quantile sketch of bounded size; see the module documentation.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Sketch {
+    zeros: u64,
+    positive: Bins,
+    negative: Bins,
+}
+
+impl Sketch {
+    pub fn add(&mut self, v: f64) {
+        if v > MIN_MAGNITUDE {
+            self.positive.add(key_of(v), 1);
+        } else if v < -MIN_MAGNITUDE {
+            self.negative.add(key_of(-v), 1);
+        } else if !v.is_nan() {
+            self.zeros += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: &Sketch) {
+        self.zeros += other.zeros;
+        self.positive.merge(&other.positive);
+        self.negative.merge(&other.negative);
+    }
+
+    #[cfg(test)]
+    pub fn count(&self) -> u64 {
+        self.zeros + self.positive.total() + self.negative.total()
+    }
+
+    /// The value at quantile `q` (0..=1) by the lower rank `floor(q * (n - 1))`, as DDSketch
+    /// answers; `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let negatives = self.negative.total();
+        let n = negatives + self.zeros + self.positive.total();
+        if n == 0 {
+            return None;
+        }
+        let rank = (q.clamp(0.0, 1.0) * (n - 1) as f64) as u64;
+        if rank < negatives {
+            // Negative bins are sorted by magnitude: the most negative value is the last.
+            let key = self.negative.key_at_rank(negatives - 1 - rank)?;
+            Some(-value_of(key))
+        } else if rank < negatives + self.zeros {
+            Some(0.0)
+        } else {
+            let key = self.positive.key_at_rank(rank - negatives - self.zeros)?;
+            Some(value_of(key))
+        }
+    }
+
+    /// Heap bytes held by the bins (what the store's memory budget counts).
+    #[allow(dead_code)] // used by the memory budget, next
+    pub fn heap_bytes(&self) -> usize {
+        (self.positive.0.capacity() + self.negative.0.capacity()) * size_of::<u64>()
+    }
+
+    /// Gives back growth slack once the sketch stops growing (its hour or day is over).
+    #[allow(dead_code)] // used by the memory budget's sealing, next
+    pub fn shrink(&mut self) {
+        self.positive.0.shrink_to_fit();
+        self.negative.0.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(sorted: &[f64], q: f64) -> f64 {
+        sorted[(q * (sorted.len() - 1) as f64) as usize]
+    }
+
+    fn assert_within(sketch: &Sketch, sorted: &[f64], tolerance: f64) {
+        for q in [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99] {
+            let want = exact(sorted, q);
+            let got = sketch.quantile(q).expect("not empty");
+            assert!(
+                (got - want).abs() <= tolerance * want.abs(),
+                "q{q}: got {got:e}, exact {want:e}"
+            );
+        }
+    }
+
+    /// Log-uniform over 10^12 on both signs, many values: every bin within the span is
+    /// filled, nothing collapses, and every percentile is within 1%.
+    #[test]
+    fn values_spanning_ten_to_the_twelve_stay_within_one_percent() {
+        let mut values: Vec<f64> = (0..200_000)
+            .map(|i| {
+                let exponent = -6.0 + 12.0 * (i as f64 / 199_999.0);
+                let v = 10f64.powf(exponent);
+                if i % 3 == 0 { -v } else { v }
+            })
+            .collect();
+        let mut sketch = Sketch::default();
+        for &v in &values {
+            sketch.add(v);
+        }
+        assert!(sketch.positive.0.len() <= MAX_BINS && sketch.negative.0.len() <= MAX_BINS);
+        assert!(sketch.positive.0.len() > 1_700, "the span fills its bins");
+        values.sort_by(f64::total_cmp);
+        assert_within(&sketch, &values, 0.01);
+        assert_eq!(sketch.count(), values.len() as u64);
+    }
+
+    /// The sketch bomb: the smallest and largest normal magnitudes cost two bins, not the
+    /// millions between them.
+    #[test]
+    fn extreme_values_cost_a_bin_each() {
+        let mut sketch = Sketch::default();
+        for v in [
+            1e-307,
+            1e308,
+            -1e-307,
+            -1e308,
+            f64::MAX,
+            f64::MIN_POSITIVE * 2.0,
+        ] {
+            sketch.add(v);
+        }
+        assert!(
+            sketch.heap_bytes() <= 2 * 4 * 8,
+            "{} bytes",
+            sketch.heap_bytes()
+        );
+        assert_eq!(sketch.count(), 6);
+        let top = sketch.quantile(1.0).unwrap();
+        assert!(top.is_infinite() || (top - f64::MAX).abs() <= 0.01 * f64::MAX);
+        let low = sketch.quantile(0.0).unwrap();
+        assert!(low.is_infinite() || (low + 1e308).abs() <= 0.01 * 1e308);
+    }
+
+    /// Whatever it is fed, a sketch never holds more than `MAX_BINS` bins a sign, and what
+    /// collapses is the lowest magnitudes, answered too large but at most at the floor.
+    #[test]
+    fn size_is_bounded_and_the_lowest_collapse() {
+        let mut sketch = Sketch::default();
+        let mut values = Vec::new();
+        // One value per bin over 600 decades: far more bins than kept.
+        let mut v = 1e-300;
+        while v < 1e300 {
+            sketch.add(v);
+            sketch.add(-v);
+            values.push(v);
+            v *= 1.02;
+        }
+        let bound = 2 * (MAX_BINS + 1) * size_of::<u64>();
+        assert!(
+            sketch.heap_bytes() <= bound,
+            "{} > {bound}",
+            sketch.heap_bytes()
+        );
+        assert_eq!(sketch.positive.0.len(), MAX_BINS);
+        assert_eq!(sketch.count(), 2 * values.len() as u64);
+        // The top 10^12 is exact within 1%.
+        let largest = *values.last().unwrap();
+        let high = values.iter().filter(|&&x| x >= largest / 1e12).count() as f64;
+        let n = 2.0 * values.len() as f64;
+        // Halfway into the top 10^12 of the positive values.
+        let q = (n - high / 2.0) / (n - 1.0);
+        let sorted: Vec<f64> = {
+            let mut all: Vec<f64> = values.iter().flat_map(|&x| [x, -x]).collect();
+            all.sort_by(f64::total_cmp);
+            all
+        };
+        let want = exact(&sorted, q);
+        let got = sketch.quantile(q).unwrap();
+        assert!(
+            (got - want).abs() <= 0.01 * want,
+            "q{q}: {got:e} vs {want:e}"
+        );
+        // The median is a folded value: too large, but not above the 10^12 floor.
+        let median = sketch.quantile(0.75).unwrap();
+        assert!(median >= exact(&sorted, 0.75) && median <= largest / 1e12 * 1.01);
+    }
+
+    #[test]
+    fn merging_equals_adding_everything_to_one() {
+        let values: Vec<f64> = (1..5_000).map(|i| (i as f64).powf(1.7) - 900.0).collect();
+        let (mut a, mut b, mut whole) = (Sketch::default(), Sketch::default(), Sketch::default());
+        for (i, &v) in values.iter().enumerate() {
+            if i % 2 == 0 {
+                a.add(v)
+            } else {
+                b.add(v)
+            }
+            whole.add(v);
+        }
+        a.merge(&b);
+        for q in [0.0, 0.1, 0.5, 0.9, 0.99, 1.0] {
+            assert_eq!(a.quantile(q), whole.quantile(q), "q{q}");
+        }
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert_within(&a, &sorted, 0.01);
+    }
+
+    #[test]
+    fn zeros_subnormals_and_empty() {
+        let mut sketch = Sketch::default();
+        assert_eq!(sketch.quantile(0.5), None);
+        for v in [0.0, -0.0, 1e-310, -1e-310, 5.0] {
+            sketch.add(v);
+        }
+        assert_eq!(sketch.quantile(0.5), Some(0.0));
+        assert!((sketch.quantile(1.0).unwrap() - 5.0).abs() <= 0.05);
+    }
+}
