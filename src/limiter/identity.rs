@@ -71,28 +71,29 @@ impl std::fmt::Display for ClientKey {
     }
 }
 
-/// Forwarded hops in `header`, left (farthest) to right (nearest).
+/// Forwarded hops in `header`, left (farthest) to right (nearest). Values are split into
+/// hops on their raw bytes and each hop is read on its own, so one unreadable hop (a
+/// non-ASCII byte, say) is `None` in its place instead of hiding every hop of its line.
 fn forwarded_hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
-    match header {
-        ForwardedHeader::Forwarded => headers
-            .get_all("forwarded")
-            .iter()
-            .flat_map(|v| v.to_str().unwrap_or("for=\u{0}").split(','))
-            .map(|element| {
-                element
-                    .split(';')
-                    .filter_map(|pair| pair.split_once('='))
-                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
-                    .and_then(|(_, v)| parse_node(v))
-            })
-            .collect(),
-        ForwardedHeader::XForwardedFor => headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .flat_map(|v| v.to_str().unwrap_or("\u{0}").split(','))
-            .map(parse_node)
-            .collect(),
-    }
+    let (name, parse): (&str, fn(&str) -> Option<IpAddr>) = match header {
+        ForwardedHeader::Forwarded => ("forwarded", parse_forwarded_element),
+        ForwardedHeader::XForwardedFor => ("x-forwarded-for", parse_node),
+    };
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(|hop| std::str::from_utf8(hop).ok().and_then(parse))
+        .collect()
+}
+
+/// The `for=` node of one `Forwarded` element (`for=1.2.3.4;proto=https`).
+fn parse_forwarded_element(element: &str) -> Option<IpAddr> {
+    element
+        .split(';')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+        .and_then(|(_, v)| parse_node(v))
 }
 
 /// An address with optional quotes, brackets and port; anything else is `None`.
@@ -199,6 +200,48 @@ mod tests {
         assert_eq!(client_ip(ip("10.0.0.1"), &h, &t, XFF), ip("10.0.0.9"));
         let none = headers(&[]);
         assert_eq!(client_ip(ip("10.0.0.1"), &none, &t, XFF), ip("10.0.0.1"));
+    }
+
+    /// A client behind the proxy writes an unreadable hop of its own (`\\x80`): the proxy
+    /// appends the client's address after it, and that address is the client's identity.
+    /// Before, the whole line was unreadable and the client was counted as the proxy.
+    #[test]
+    fn an_unreadable_hop_left_of_the_client_changes_nothing() {
+        let t = trusted(&["10.0.0.0/8"]);
+        for raw in [
+            &b"\x80, 203.0.113.9"[..],
+            b"\xff\xfe, 6.6.6.6, 203.0.113.9",
+            b"\x80,203.0.113.9, 10.0.0.2",
+        ] {
+            let mut h = HeaderMap::new();
+            h.append(
+                "x-forwarded-for",
+                HeaderValue::from_bytes(raw).expect("obs-text"),
+            );
+            assert_eq!(
+                client_ip(ip("10.0.0.1"), &h, &t, XFF),
+                ip("203.0.113.9"),
+                "{}",
+                raw.escape_ascii()
+            );
+        }
+        let mut h = HeaderMap::new();
+        h.append(
+            "forwarded",
+            HeaderValue::from_bytes(b"for=\"\x80\", for=203.0.113.9;proto=https")
+                .expect("obs-text"),
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &h, &t, ForwardedHeader::Forwarded),
+            ip("203.0.113.9")
+        );
+        // Unreadable to the right of every readable address still ends the walk there.
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"203.0.113.9, \x80").expect("obs-text"),
+        );
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &t, XFF), ip("10.0.0.1"));
     }
 
     #[test]
