@@ -26,8 +26,8 @@ fn now() -> DateTime<Utc> {
 
 fn store(retention: Duration) -> MemoryStore {
     let config = MemoryStoreConfig {
-        retention,
         max_points: 10_000_000,
+        ..MemoryStoreConfig::unbounded(retention)
     };
     MemoryStore::with_clock(config, Arc::new(now))
 }

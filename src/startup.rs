@@ -79,6 +79,8 @@ impl Application {
         let memory = Arc::new(MemoryStore::new(MemoryStoreConfig {
             retention: settings.store.retention,
             max_points: settings.store.max_points,
+            max_bytes: settings.store.max_memory,
+            max_types: settings.store.max_types,
         }));
         let evictor = tokio::spawn(evict_expired(Arc::clone(&memory)));
         let mut app = Self::build_with(settings, memory, breakers).await?;

@@ -59,8 +59,8 @@ pub struct Backend {
 impl Backend {
     pub fn memory() -> Self {
         let store = MemoryStore::new(MemoryStoreConfig {
-            retention: RETENTION,
             max_points: u64::MAX,
+            ..MemoryStoreConfig::unbounded(RETENTION)
         });
         Self {
             store: Arc::new(store),

@@ -35,8 +35,8 @@ fn page_size() -> u64 {
 async fn a_million_points_take_at_most_32_bytes_each() {
     let now: DateTime<Utc> = Utc.timestamp_millis_opt(1_748_781_296_789).unwrap();
     let config = MemoryStoreConfig {
-        retention: Duration::from_secs(8 * 86_400),
         max_points: 10_000_000,
+        ..MemoryStoreConfig::unbounded(Duration::from_secs(8 * 86_400))
     };
     let store = MemoryStore::with_clock(config, Arc::new(move || now));
     let name = MetricType::parse("cpu.load").unwrap();

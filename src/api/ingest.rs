@@ -73,7 +73,9 @@ impl IngestApi {
         body: JsonBody<MetricInput>,
     ) -> Result<CreatedMetric, WriteError> {
         let metric = parse_metric(&body.value, &rules(&state)).map_err(WriteError::invalid)?;
-        state.store.insert_batch(vec![metric.clone()]).await?;
+        if let Err(e) = state.store.insert_batch(vec![metric.clone()]).await {
+            return Err(WriteError::from_store(e, |_| None));
+        }
         state.traffic.ingested(1);
         Ok(CreatedMetric::Created(Json(metric.into())))
     }
@@ -117,7 +119,14 @@ impl IngestApi {
             return Err(WriteError::invalid(errors));
         }
         let accepted = metrics.len() as u64;
-        state.store.insert_batch(metrics).await?;
+        if let Err(e) = state.store.insert_batch(metrics).await {
+            let first = |name: &crate::domain::MetricType| {
+                items.iter().position(|item| {
+                    item.get("type").and_then(Value::as_str) == Some(name.as_str())
+                })
+            };
+            return Err(WriteError::from_store(e, first));
+        }
         state.traffic.ingested(accepted);
         Ok(CreatedBatch::Created(Json(BatchAccepted { accepted })))
     }

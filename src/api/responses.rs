@@ -4,7 +4,11 @@
 use poem_openapi::ApiResponse;
 use poem_openapi::payload::Json;
 
-use super::problem::Problem;
+use poem::http::StatusCode;
+
+use super::problem::{FieldError, Problem};
+use crate::domain::MetricType;
+use crate::store::StoreError;
 
 // The 429 variants are built by the rate-limit middleware, not by handlers;
 // they are declared here so the spec lists what the operations really return.
@@ -22,6 +26,13 @@ pub enum WriteError {
     /// The `Content-Type` is missing or is not JSON.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Json<Problem>),
+    /// The write would create a metric type past the store's cap (`TALLY_MAX_TYPES`);
+    /// nothing was stored. The problem `type` is `urn:tally:problem:type-limit` and
+    /// `errors` names the first item of each new type. Do not retry the same write: it is
+    /// refused until types leave the store (their points evicted by retention or the
+    /// budget); writes to types the store holds go on.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
     /// Well-formed input that breaks a rule; `errors` names each bad field.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
@@ -89,8 +100,55 @@ impl ReadError {
     }
 }
 
-impl From<crate::store::StoreError> for WriteError {
-    fn from(err: crate::store::StoreError) -> Self {
+impl WriteError {
+    /// The store's refusal of a write: a type-limit refusal names the first item of each
+    /// new type, by the `index` that `find` gives (`None` for a single metric).
+    pub fn from_store(err: StoreError, find: impl Fn(&MetricType) -> Option<usize>) -> Self {
+        let StoreError::TypeLimit {
+            limit,
+            held,
+            new_types,
+        } = &err
+        else {
+            return err.into();
+        };
+        tracing::warn!(error = %err, "a write would pass the type cap");
+        let errors = new_types
+            .iter()
+            .take(MAX_NAMED_TYPES)
+            .map(|name| {
+                let error = FieldError::new(
+                    "type",
+                    format!("'{name}' would be a new type past the cap of {limit}"),
+                );
+                match find(name) {
+                    Some(index) => error.at(index),
+                    None => error,
+                }
+            })
+            .collect();
+        Self::Conflict(Json(Problem {
+            problem_type: TYPE_LIMIT_PROBLEM.into(),
+            title: "Too many metric types".into(),
+            status: StatusCode::CONFLICT.as_u16(),
+            detail: format!(
+                "the store holds {held} of at most {limit} metric types (TALLY_MAX_TYPES) and \
+                 this write would add {} more; nothing was stored. Writes to existing types \
+                 go on; new types fit again once others leave retention",
+                new_types.len()
+            ),
+            errors: Some(errors),
+        }))
+    }
+}
+
+/// The problem `type` of a write refused by the type cap.
+pub const TYPE_LIMIT_PROBLEM: &str = "urn:tally:problem:type-limit";
+/// New types named in a type-limit refusal (the detail counts them all).
+const MAX_NAMED_TYPES: usize = 100;
+
+impl From<StoreError> for WriteError {
+    fn from(err: StoreError) -> Self {
         tracing::warn!(error = %err, "store refused a write");
         Self::Unavailable(
             Json(Problem::unavailable(err.to_string())),
@@ -99,8 +157,8 @@ impl From<crate::store::StoreError> for WriteError {
     }
 }
 
-impl From<crate::store::StoreError> for ReadError {
-    fn from(err: crate::store::StoreError) -> Self {
+impl From<StoreError> for ReadError {
+    fn from(err: StoreError) -> Self {
         tracing::warn!(error = %err, "store refused a read");
         Self::Unavailable(
             Json(Problem::unavailable(err.to_string())),

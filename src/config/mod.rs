@@ -34,6 +34,9 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_REDIS_TIMEOUT: &str = "500ms";
 pub const DEFAULT_RETENTION: &str = "7d";
 pub const DEFAULT_MAX_POINTS: u64 = 10_000_000;
+/// Fits a 512 MiB container with room for the rest of the process.
+pub const DEFAULT_MAX_MEMORY: &str = "256MiB";
+pub const DEFAULT_MAX_TYPES: u64 = 50_000;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_FUTURE_SKEW: &str = "5m";
 pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "10s";
@@ -134,6 +137,8 @@ impl Default for Settings {
             store: StoreSettings {
                 retention: parse::default_duration(DEFAULT_RETENTION),
                 max_points: DEFAULT_MAX_POINTS,
+                max_memory: parse::default_size(DEFAULT_MAX_MEMORY),
+                max_types: DEFAULT_MAX_TYPES,
                 max_future_skew: parse::default_duration(DEFAULT_MAX_FUTURE_SKEW),
             },
             database: DatabaseSettings {

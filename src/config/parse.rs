@@ -70,3 +70,24 @@ pub(super) fn parse_positive_duration(raw: &str) -> Result<Duration, String> {
 pub(super) fn default_duration(raw: &str) -> Duration {
     humantime::parse_duration(raw).unwrap_or_default()
 }
+
+/// A size in bytes: `268435456`, `256MiB`, `1GiB`, `500MB` (binary and decimal units), at
+/// least 1 MiB.
+pub(super) fn parse_size(raw: &str) -> Result<u64, String> {
+    let size: bytesize::ByteSize = raw.trim().parse().map_err(|_| {
+        format!(
+            "'{}' is not a size such as 256MiB or 1GiB",
+            raw.escape_default()
+        )
+    })?;
+    if size.as_u64() < MIN_SIZE {
+        return Err("must be at least 1MiB".into());
+    }
+    Ok(size.as_u64())
+}
+
+const MIN_SIZE: u64 = 1 << 20;
+
+pub(super) fn default_size(raw: &str) -> u64 {
+    parse_size(raw).unwrap_or(u64::MAX)
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::parse::parse_positive_duration;
+use super::parse::{parse_positive_duration, parse_size};
 use super::*;
 use crate::domain::parse_duration;
 
@@ -45,6 +45,14 @@ pub struct StoreSettings {
     #[arg(global = true, long = "max-points", env = "TALLY_MAX_POINTS", default_value_t = DEFAULT_MAX_POINTS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_points: u64,
+    /// Most memory the embedded store holds (points, buckets, rollups, sketches, type
+    /// names), e.g. `256MiB`, `1GiB`; the oldest points go first when it is reached.
+    #[arg(global = true, long = "max-memory", env = "TALLY_MAX_MEMORY", default_value = DEFAULT_MAX_MEMORY, value_parser = parse_size)]
+    pub max_memory: u64,
+    /// Most metric types the embedded store holds; a write that would add one more is refused (409).
+    #[arg(global = true, long = "max-types", env = "TALLY_MAX_TYPES", default_value_t = DEFAULT_MAX_TYPES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_types: u64,
     /// How far ahead of the server clock a timestamp may be.
     #[arg(global = true, long = "max-future-skew", env = "TALLY_MAX_FUTURE_SKEW", default_value = DEFAULT_MAX_FUTURE_SKEW, value_parser = parse_duration)]
     pub max_future_skew: Duration,

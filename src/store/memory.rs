@@ -25,6 +25,7 @@
 
 mod agg;
 mod bucket;
+mod footprint;
 mod series;
 mod sketch;
 mod state;
@@ -43,7 +44,7 @@ use parking_lot::RwLock;
 
 use self::bucket::MINUTE_US;
 use self::state::State;
-use super::{MetricStore, StoreError, StoreStats};
+use super::{MetricStore, StoreError, StoreLimits, StoreStats};
 use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo, bound_micros};
 
 /// Minute buckets evicted per write-lock hold by `evict_expired`, to keep readers flowing.
@@ -58,6 +59,22 @@ pub struct MemoryStoreConfig {
     pub retention: Duration,
     /// The store never holds more points than this; the oldest go first.
     pub max_points: u64,
+    /// The store never holds more bytes than this (`footprint`); the oldest points go first.
+    pub max_bytes: u64,
+    /// A write that would create a type past this many is refused whole.
+    pub max_types: u64,
+}
+
+impl MemoryStoreConfig {
+    /// Retention only: no point, byte or type limit (tests and benchmarks).
+    pub fn unbounded(retention: Duration) -> Self {
+        Self {
+            retention,
+            max_points: u64::MAX,
+            max_bytes: u64::MAX,
+            max_types: u64::MAX,
+        }
+    }
 }
 
 pub struct MemoryStore {
@@ -66,8 +83,11 @@ pub struct MemoryStore {
     state: RwLock<State>,
     points: AtomicU64,
     types: AtomicU64,
+    bytes: AtomicU64,
     evicted_retention: AtomicU64,
     evicted_capacity: AtomicU64,
+    evicted_memory: AtomicU64,
+    refused_type_limit: AtomicU64,
 }
 
 impl MemoryStore {
@@ -82,8 +102,11 @@ impl MemoryStore {
             state: RwLock::new(State::new()),
             points: AtomicU64::new(0),
             types: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
             evicted_retention: AtomicU64::new(0),
             evicted_capacity: AtomicU64::new(0),
+            evicted_memory: AtomicU64::new(0),
+            refused_type_limit: AtomicU64::new(0),
         }
     }
 
@@ -107,10 +130,45 @@ impl MemoryStore {
         }
     }
 
+    /// The running byte count, and the same recomputed from every structure.
+    #[cfg(test)]
+    fn bytes_and_recount(&self) -> (u64, u64) {
+        let state = self.state.read();
+        (state.bytes(), state.recount())
+    }
+
     /// Mirrors the gauges into atomics; called with the write lock held so they never lag.
     fn publish(&self, state: &State) {
         self.points.store(state.points(), Ordering::Relaxed);
         self.types.store(state.type_count(), Ordering::Relaxed);
+        self.bytes.store(state.bytes(), Ordering::Relaxed);
+    }
+
+    /// Refuses a write that would create types past `max_types`, naming (some of) them.
+    fn check_type_limit(
+        &self,
+        state: &State,
+        groups: &[(MetricType, Vec<(i64, f64)>)],
+    ) -> Result<(), StoreError> {
+        let limit = self.config.max_types;
+        let held = state.type_count();
+        if held.saturating_add(groups.len() as u64) <= limit {
+            return Ok(());
+        }
+        let new: Vec<MetricType> = groups
+            .iter()
+            .filter(|(name, _)| !state.contains(name))
+            .map(|(name, _)| name.clone())
+            .collect();
+        if held.saturating_add(new.len() as u64) <= limit {
+            return Ok(());
+        }
+        self.refused_type_limit.fetch_add(1, Ordering::Relaxed);
+        Err(StoreError::TypeLimit {
+            limit,
+            held,
+            new_types: new,
+        })
     }
 }
 
@@ -161,14 +219,28 @@ impl MetricStore for MemoryStore {
                 "{incoming} points are more than the store holds ({max}, TALLY_MAX_POINTS)"
             )));
         }
+        let now = (self.clock)().timestamp_micros();
         let mut state = self.state.write();
+        self.check_type_limit(&state, &groups)?;
+        let bound = state.growth_bound(&groups);
+        let max_bytes = self.config.max_bytes;
+        if bound > max_bytes {
+            return Err(StoreError::Unavailable(format!(
+                "this write needs up to {bound} bytes, more than the store holds \
+                 ({max_bytes}, TALLY_MAX_MEMORY)"
+            )));
+        }
         // Room first, then the write: evicting after it would drop a new
         // point older than everything held as soon as it was acknowledged.
         let evicted = state.evict_to_capacity(max - incoming);
+        let evicted_memory = state.evict_to_bytes(max_bytes - bound);
         for (name, points) in groups {
-            state.insert(name, &points);
+            state.insert(name, &points, now);
         }
+        debug_assert!(state.bytes() <= max_bytes, "the growth bound held");
         self.evicted_capacity.fetch_add(evicted, Ordering::Relaxed);
+        self.evicted_memory
+            .fetch_add(evicted_memory, Ordering::Relaxed);
         self.publish(&state);
         Ok(())
     }
@@ -228,7 +300,23 @@ impl MetricStore for MemoryStore {
             points: self.points.load(Ordering::Relaxed),
             evicted_retention: self.evicted_retention.load(Ordering::Relaxed),
             evicted_capacity: self.evicted_capacity.load(Ordering::Relaxed),
+            evicted_memory: self.evicted_memory.load(Ordering::Relaxed),
             types: self.types.load(Ordering::Relaxed),
+            memory_bytes: self.bytes.load(Ordering::Relaxed),
+            limits: Some(StoreLimits {
+                max_points: self.config.max_points,
+                max_bytes: self.config.max_bytes,
+                max_types: self.config.max_types,
+            }),
+            refused_type_limit: self.refused_type_limit.load(Ordering::Relaxed),
         }
+    }
+
+    async fn newest_types(&self) -> Vec<(MetricType, DateTime<Utc>)> {
+        let state = self.state.read();
+        state
+            .newest()
+            .map(|(name, at)| (name.clone(), from_micros(*at)))
+            .collect()
     }
 }

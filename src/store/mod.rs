@@ -8,16 +8,31 @@ pub mod postgres;
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo};
 
 pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use postgres::PostgresStore;
 
-/// Errors a backend may report. The embedded store never fails; a remote one can.
+/// Errors a backend may report.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// The store cannot take or answer this right now; a retry may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The write would create types past the cap (`TALLY_MAX_TYPES`); nothing was stored.
+    /// A retry succeeds only once types have gone (their points evicted).
+    #[error(
+        "the store holds {held} of at most {limit} metric types (TALLY_MAX_TYPES); \
+         this write would add {} more", new_types.len()
+    )]
+    TypeLimit {
+        limit: u64,
+        held: u64,
+        /// The types the write would have created.
+        new_types: Vec<MetricType>,
+    },
 }
 
 /// Counters describing what the store holds and has dropped.
@@ -29,8 +44,24 @@ pub struct StoreStats {
     pub evicted_retention: u64,
     /// Points dropped to stay under the point limit.
     pub evicted_capacity: u64,
+    /// Points dropped to stay under the memory budget.
+    pub evicted_memory: u64,
     /// Distinct types currently stored.
     pub types: u64,
+    /// Bytes the store holds by its own estimate (0 for a store that keeps nothing in memory).
+    pub memory_bytes: u64,
+    /// The limits the store enforces; `None` for a store without them (PostgreSQL).
+    pub limits: Option<StoreLimits>,
+    /// Writes refused because they would have created types past the cap.
+    pub refused_type_limit: u64,
+}
+
+/// What the embedded store holds at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    pub max_points: u64,
+    pub max_bytes: u64,
+    pub max_types: u64,
 }
 
 #[async_trait]
@@ -57,6 +88,12 @@ pub trait MetricStore: Send + Sync + 'static {
 
     /// Current counters (cheap; called by health and telemetry).
     fn stats(&self) -> StoreStats;
+
+    /// The types created last that still hold points, newest first (the embedded store
+    /// remembers a few for the dashboard; others answer none).
+    async fn newest_types(&self) -> Vec<(MetricType, DateTime<Utc>)> {
+        Vec::new()
+    }
 
     /// Whether the store can take traffic at all (a database backend: once
     /// its schema is prepared at startup). `/ready` answers 503 until then.

@@ -115,7 +115,26 @@ fn describe() {
     describe_gauge!(STORE_TYPES, "Metric types held by the store.");
     describe_counter!(
         STORE_POINTS_EVICTED_TOTAL,
-        "Data points dropped by the store, by reason (retention or capacity)."
+        "Data points dropped by the store, by reason: retention, capacity (TALLY_MAX_POINTS) \
+         or memory (TALLY_MAX_MEMORY)."
+    );
+    describe_gauge!(
+        STORE_TYPES_MAX,
+        "Most metric types the embedded store holds (TALLY_MAX_TYPES)."
+    );
+    describe_gauge!(
+        STORE_MEMORY_BYTES,
+        Unit::Bytes,
+        "Bytes the embedded store holds, by its own count."
+    );
+    describe_gauge!(
+        STORE_MEMORY_MAX_BYTES,
+        Unit::Bytes,
+        "The embedded store's memory budget (TALLY_MAX_MEMORY)."
+    );
+    describe_counter!(
+        STORE_WRITES_REFUSED_TOTAL,
+        "Writes the store refused whole, by reason (type_limit: past TALLY_MAX_TYPES)."
     );
     describe_counter!(
         TRACE_SPANS_TOTAL,
@@ -144,6 +163,15 @@ pub async fn sample(state: std::sync::Arc<crate::state::AppState>, period: std::
             .absolute(store.evicted_retention);
         metrics::counter!(STORE_POINTS_EVICTED_TOTAL, LABEL_REASON => "capacity")
             .absolute(store.evicted_capacity);
+        if let Some(limits) = store.limits {
+            metrics::counter!(STORE_POINTS_EVICTED_TOTAL, LABEL_REASON => "memory")
+                .absolute(store.evicted_memory);
+            metrics::gauge!(STORE_MEMORY_BYTES).set(store.memory_bytes as f64);
+            metrics::gauge!(STORE_MEMORY_MAX_BYTES).set(limits.max_bytes as f64);
+            metrics::gauge!(STORE_TYPES_MAX).set(limits.max_types as f64);
+            metrics::counter!(STORE_WRITES_REFUSED_TOTAL, LABEL_REASON => "type_limit")
+                .absolute(store.refused_type_limit);
+        }
         let cache = state.cache.stats();
         metrics::gauge!(CACHE_ENTRIES, LABEL_TIER => "memory")
             .set(cache.memory.entries.unwrap_or(0) as f64);

@@ -39,6 +39,10 @@ pub const METRICS_INGESTED_TOTAL: &str = "tally_metrics_ingested_total";
 pub const STORE_POINTS: &str = "tally_store_points";
 pub const STORE_TYPES: &str = "tally_store_types";
 pub const STORE_POINTS_EVICTED_TOTAL: &str = "tally_store_points_evicted_total";
+pub const STORE_TYPES_MAX: &str = "tally_store_types_max";
+pub const STORE_MEMORY_BYTES: &str = "tally_store_memory_bytes";
+pub const STORE_MEMORY_MAX_BYTES: &str = "tally_store_memory_max_bytes";
+pub const STORE_WRITES_REFUSED_TOTAL: &str = "tally_store_writes_refused_total";
 pub const LABEL_REASON: &str = "reason";
 
 pub const CACHE_ENTRIES: &str = "tally_cache_entries";

@@ -20,8 +20,8 @@ impl FaultyStore {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             inner: MemoryStore::new(MemoryStoreConfig {
-                retention: Duration::from_secs(7 * 86_400),
                 max_points: 1_000_000,
+                ..MemoryStoreConfig::unbounded(Duration::from_secs(7 * 86_400))
             }),
             failing: AtomicBool::new(false),
             summary_delay_ms: AtomicU64::new(0),

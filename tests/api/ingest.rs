@@ -177,3 +177,63 @@ async fn a_full_store_keeps_what_it_acknowledges() {
         "nothing of the refused batch was stored"
     );
 }
+
+/// Past `TALLY_MAX_TYPES` a write that creates a type is refused whole with a 409 naming
+/// the first item of each new type; writes to the types held go on; `/metrics` counts it.
+#[tokio::test]
+async fn the_type_cap_refuses_new_types_with_a_409() {
+    use crate::helpers::{TestRedis, spawn_app_with, test_settings};
+    let redis = TestRedis::start().await;
+    let mut settings = test_settings(&redis);
+    settings.store.max_types = 2;
+    let app = spawn_app_with(redis, settings).await;
+    for name in ["one", "two"] {
+        assert_eq!(app.post_metric(&metric(name, 1.0)).await.status(), 201);
+    }
+    let batch = json!([
+        metric("one", 2.0),
+        metric("three", 1.0),
+        metric("four", 1.0),
+        metric("three", 2.0)
+    ]);
+    let problem = assert_problem(app.post_batch(&batch).await, 409).await;
+    assert_eq!(problem["type"], "urn:tally:problem:type-limit");
+    assert_eq!(
+        error_fields(&problem),
+        [(Some(1), "type".to_owned()), (Some(2), "type".to_owned())]
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("TALLY_MAX_TYPES"),
+        "{problem}"
+    );
+    assert_eq!(
+        app.summary("one", "all").await["count"],
+        1,
+        "nothing stored"
+    );
+    assert_eq!(app.summary("three", "all").await["count"], 0);
+    let single = assert_problem(app.post_metric(&metric("five", 1.0)).await, 409).await;
+    assert_eq!(error_fields(&single), [(None, "type".to_owned())]);
+    assert_eq!(app.post_metric(&metric("two", 3.0)).await.status(), 201);
+
+    // The gauges are sampled once a second.
+    let wanted = [
+        "tally_store_writes_refused_total{reason=\"type_limit\"} 2",
+        "tally_store_types_max 2",
+        "tally_store_types 2",
+    ];
+    let mut scrape = String::new();
+    for _ in 0..40 {
+        scrape = app.get("/metrics").await.text().await.expect("metrics");
+        if wanted.iter().all(|w| scrape.contains(w)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for w in wanted {
+        assert!(scrape.contains(w), "{w} missing from\n{scrape}");
+    }
+}

@@ -1,6 +1,7 @@
 //! Storage units: a one-minute bucket of raw columns, and the hour/day rollups above it.
 
 use super::agg::Agg;
+use super::footprint::allocation;
 use super::sketch::Sketch;
 
 pub(super) const MINUTE_US: i64 = 60_000_000;
@@ -35,6 +36,27 @@ impl Minute {
 
     pub fn values(&self) -> &[f64] {
         &self.values
+    }
+
+    /// Heap bytes of the two columns, as allocated.
+    pub fn heap_bytes(&self) -> usize {
+        allocation(self.offsets.capacity() * size_of::<u32>())
+            + allocation(self.values.capacity() * size_of::<f64>())
+    }
+
+    /// Heap bytes after appending `n` points, as `push_run` would grow the columns.
+    pub fn heap_bytes_after(&self, n: usize, open: bool) -> usize {
+        let len = self.values.len();
+        let cap = self.values.capacity();
+        let cap = if cap - len >= n {
+            cap
+        } else if open {
+            // `Vec::reserve`: at least double, at least 4.
+            (cap * 2).max(len + n).max(4)
+        } else {
+            len + n
+        };
+        allocation(cap * size_of::<u32>()) + allocation(cap * size_of::<f64>())
     }
 
     /// Points as `(timestamp, value)` in insertion order.
@@ -87,15 +109,14 @@ impl Minute {
         points
     }
 
-    /// Removes the `k` oldest points (by timestamp, then insertion) and re-aggregates.
+    /// Removes the `k` oldest points (by timestamp, then insertion) and re-aggregates; the
+    /// columns shrink to what is left, so the memory is given back.
     pub fn evict_oldest(&mut self, start: i64, k: usize) {
         self.sort_by_time();
         let k = k.min(self.values.len());
         self.offsets.drain(..k);
         self.values.drain(..k);
-        if self.values.len() < self.values.capacity() / 2 {
-            self.seal();
-        }
+        self.seal();
         let mut agg = Agg::EMPTY;
         for (ts, v) in self.points(start) {
             agg.add(ts, v);
@@ -139,5 +160,14 @@ impl Rollup {
         for &(_, v) in run {
             self.sketch.add(v);
         }
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.sketch.heap_bytes()
+    }
+
+    /// Drops the sketch's growth slack once its hour or day is no longer the newest.
+    pub fn seal(&mut self) {
+        self.sketch.shrink();
     }
 }

@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use super::agg::Agg;
 use super::bucket::{HOURS_PER_DAY, MINUTE_US, MINUTES_PER_HOUR, Minute, Rollup};
+use super::footprint::{MINUTE_ENTRY, ROLLUP_ENTRY};
+use super::sketch::Sketch;
 
 /// Keys are bucket indices since the epoch (minute = µs / 60e6, hour = minute / 60, ...).
 pub(super) struct Series {
@@ -10,6 +13,8 @@ pub(super) struct Series {
     pub hours: BTreeMap<i64, Rollup>,
     pub days: BTreeMap<i64, Rollup>,
     count: u64,
+    /// Bytes held by the buckets and rollups (`footprint`), kept as they change.
+    bytes: usize,
 }
 
 pub(super) fn hour_of(minute: i64) -> i64 {
@@ -27,7 +32,44 @@ impl Series {
             hours: BTreeMap::new(),
             days: BTreeMap::new(),
             count: 0,
+            bytes: 0,
         }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Bytes a minute bucket holds, its entries included.
+    pub fn minute_bytes(&self, minute: i64) -> usize {
+        self.minutes
+            .get(&minute)
+            .map_or(0, |b| MINUTE_ENTRY + b.heap_bytes())
+    }
+
+    /// At most the bytes `insert_run` of `n` points in `minute` adds to the bucket, whether
+    /// or not it exists by the time the write runs.
+    pub fn minute_growth(&self, minute: i64, n: usize) -> usize {
+        let open = self
+            .minutes
+            .last_key_value()
+            .is_none_or(|(&m, _)| minute >= m);
+        let fresh = Minute::new().heap_bytes_after(n, open) + MINUTE_ENTRY;
+        let grown = self
+            .minutes
+            .get(&minute)
+            .map_or(0, |b| b.heap_bytes_after(n, open) - b.heap_bytes());
+        fresh.max(grown)
+    }
+
+    /// The same for the hour (`day == false`) or day rollup `key` taking `n` points.
+    pub fn rollup_growth(&self, key: i64, day: bool, n: usize) -> usize {
+        let map = if day { &self.days } else { &self.hours };
+        let fresh = ROLLUP_ENTRY + Sketch::default().heap_bytes_after(n);
+        let grown = map
+            .get(&key)
+            .map_or(0, |r| r.sketch.heap_bytes_after(n) - r.heap_bytes());
+        fresh.max(grown)
     }
 
     pub fn count(&self) -> u64 {
@@ -46,11 +88,8 @@ impl Series {
     /// Stores `run`, whose points all fall in `minute`. Returns whether the bucket is new.
     pub fn insert_run(&mut self, minute: i64, run: &[(i64, f64)]) -> bool {
         let newest = self.minutes.last_key_value().map(|(&k, _)| k);
-        if let Some(bucket) = newest
-            .filter(|&n| minute > n)
-            .and_then(|prev| self.minutes.get_mut(&prev))
-        {
-            bucket.seal();
+        if let Some(previous) = newest.filter(|&n| minute > n) {
+            self.seal(previous, minute);
         }
         let open = newest.is_none_or(|n| minute >= n);
         let mut created = false;
@@ -58,17 +97,41 @@ impl Series {
             created = true;
             Minute::new()
         });
+        let before = bucket.heap_bytes();
         let run_agg = bucket.push_run(minute * MINUTE_US, run, open);
-        self.hours
-            .entry(hour_of(minute))
-            .or_insert_with(Rollup::new)
-            .add_run(&run_agg, run);
-        self.days
-            .entry(day_of(minute))
-            .or_insert_with(Rollup::new)
-            .add_run(&run_agg, run);
+        let mut bytes = self.bytes + bucket.heap_bytes() - before;
+        if created {
+            bytes += MINUTE_ENTRY;
+        }
+        bytes += add_to_rollup(&mut self.hours, hour_of(minute), &run_agg, run);
+        bytes += add_to_rollup(&mut self.days, day_of(minute), &run_agg, run);
+        self.bytes = bytes;
         self.count += run.len() as u64;
         created
+    }
+
+    /// `previous` stops being the newest minute: its columns, and its hour's and day's
+    /// sketches once those are over too, give back their growth slack.
+    fn seal(&mut self, previous: i64, newest: i64) {
+        let mut freed = 0;
+        if let Some(bucket) = self.minutes.get_mut(&previous) {
+            let before = bucket.heap_bytes();
+            bucket.seal();
+            freed += before - bucket.heap_bytes();
+        }
+        for (map, of) in [
+            (&mut self.hours, hour_of as fn(i64) -> i64),
+            (&mut self.days, day_of),
+        ] {
+            if of(newest) > of(previous)
+                && let Some(rollup) = map.get_mut(&of(previous))
+            {
+                let before = rollup.heap_bytes();
+                rollup.seal();
+                freed += before - rollup.heap_bytes();
+            }
+        }
+        self.bytes -= freed;
     }
 
     /// Drops a whole minute bucket; returns how many points it held.
@@ -76,6 +139,7 @@ impl Series {
         let Some(bucket) = self.minutes.remove(&minute) else {
             return 0;
         };
+        self.bytes -= MINUTE_ENTRY + bucket.heap_bytes();
         self.count -= bucket.len();
         self.after_eviction(minute);
         bucket.len()
@@ -87,7 +151,9 @@ impl Series {
             return 0;
         };
         let k = k.min(bucket.len());
+        let before = bucket.heap_bytes();
         bucket.evict_oldest(minute * MINUTE_US, k as usize);
+        self.bytes = self.bytes + bucket.heap_bytes() - before;
         self.count -= k;
         self.after_eviction(minute);
         k
@@ -104,7 +170,9 @@ impl Series {
             .next()
             .is_none()
         {
-            self.hours.remove(&hour);
+            if let Some(rollup) = self.hours.remove(&hour) {
+                self.bytes -= ROLLUP_ENTRY + rollup.heap_bytes();
+            }
         } else if let Some(rollup) = self.hours.get_mut(&hour) {
             rollup.stale = true;
         }
@@ -116,7 +184,9 @@ impl Series {
             .next()
             .is_none()
         {
-            self.days.remove(&day);
+            if let Some(rollup) = self.days.remove(&day) {
+                self.bytes -= ROLLUP_ENTRY + rollup.heap_bytes();
+            }
         } else if let Some(rollup) = self.days.get_mut(&day) {
             rollup.stale = true;
         }
@@ -139,4 +209,21 @@ impl Series {
         }
         out
     }
+}
+
+/// Adds a run to the rollup at `key`, created if need be; returns the bytes it grew by.
+fn add_to_rollup(
+    map: &mut BTreeMap<i64, Rollup>,
+    key: i64,
+    run_agg: &Agg,
+    run: &[(i64, f64)],
+) -> usize {
+    let mut created = false;
+    let rollup = map.entry(key).or_insert_with(|| {
+        created = true;
+        Rollup::new()
+    });
+    let before = rollup.heap_bytes();
+    rollup.add_run(run_agg, run);
+    rollup.heap_bytes() - before + if created { ROLLUP_ENTRY } else { 0 }
 }

@@ -18,6 +18,8 @@
 //! in the low ones, so the `Vec` sorts by key and a sketch is at most
 //! `2 * (MAX_BINS + 1) * 8` bytes of bins, whatever it is fed.
 
+use super::footprint::allocation;
+
 /// Relative accuracy. 0.8% leaves room under the promised 1% for floating-point noise.
 const ALPHA: f64 = 0.008;
 /// Bins kept per sign: more than the 1,728 that values spanning 10^12 can fill.
@@ -197,14 +199,31 @@ impl Sketch {
         }
     }
 
-    /// Heap bytes held by the bins (what the store's memory budget counts).
-    #[allow(dead_code)] // used by the memory budget, next
+    /// Heap bytes held by the bins, as allocated (what the store's memory budget counts).
     pub fn heap_bytes(&self) -> usize {
-        (self.positive.0.capacity() + self.negative.0.capacity()) * size_of::<u64>()
+        allocation(self.positive.0.capacity() * size_of::<u64>())
+            + allocation(self.negative.0.capacity() * size_of::<u64>())
+    }
+
+    /// An upper bound of `heap_bytes` after adding `n` more values, whatever they are.
+    pub fn heap_bytes_after(&self, n: usize) -> usize {
+        let grown = |bins: &Bins| {
+            let cap = bins.0.capacity();
+            if n == 0 {
+                return cap;
+            }
+            // Each value adds at most one bin; growth doubles up to the bound.
+            let mut want = cap;
+            while want < (bins.0.len() + n).min(MAX_BINS + 1) {
+                want = (want * 2).clamp(4, MAX_BINS + 1);
+            }
+            want
+        };
+        allocation(grown(&self.positive) * size_of::<u64>())
+            + allocation(grown(&self.negative) * size_of::<u64>())
     }
 
     /// Gives back growth slack once the sketch stops growing (its hour or day is over).
-    #[allow(dead_code)] // used by the memory budget's sealing, next
     pub fn shrink(&mut self) {
         self.positive.0.shrink_to_fit();
         self.negative.0.shrink_to_fit();
@@ -293,7 +312,7 @@ mod tests {
             values.push(v);
             v *= 1.02;
         }
-        let bound = 2 * (MAX_BINS + 1) * size_of::<u64>();
+        let bound = 2 * allocation((MAX_BINS + 1) * size_of::<u64>());
         assert!(
             sketch.heap_bytes() <= bound,
             "{} > {bound}",

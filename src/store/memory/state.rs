@@ -1,10 +1,14 @@
 //! Everything behind the store's lock: the series by type and the global age index.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::bucket::MINUTE_US;
+use super::bucket::{DAY_US, HOUR_US, MINUTE_US};
+use super::footprint::type_bytes;
 use super::series::Series;
 use crate::domain::MetricType;
+
+/// Newest types remembered for the dashboard.
+pub(super) const NEWEST_KEPT: usize = 10;
 
 type TypeId = u32;
 
@@ -23,6 +27,10 @@ pub(super) struct State {
     /// found in O(log n) whatever the number of types.
     oldest: BTreeSet<(i64, TypeId)>,
     points: u64,
+    /// Bytes held by every type and its series (`footprint`), kept as they change.
+    bytes: usize,
+    /// The types created last, newest first, with when (µs since the epoch).
+    newest: VecDeque<(MetricType, i64)>,
 }
 
 impl State {
@@ -33,7 +41,51 @@ impl State {
             free: Vec::new(),
             oldest: BTreeSet::new(),
             points: 0,
+            bytes: 0,
+            newest: VecDeque::with_capacity(NEWEST_KEPT + 1),
         }
+    }
+
+    /// Bytes the store holds, by the `footprint` model.
+    pub fn bytes(&self) -> u64 {
+        let slots = self.slots.capacity() * size_of::<Option<Slot>>()
+            + self.free.capacity() * size_of::<TypeId>();
+        (self.bytes + slots) as u64
+    }
+
+    pub fn contains(&self, name: &MetricType) -> bool {
+        self.ids.contains_key(name)
+    }
+
+    /// The types created last that still hold points, newest first.
+    pub fn newest(&self) -> impl Iterator<Item = &(MetricType, i64)> {
+        self.newest
+            .iter()
+            .filter(|(name, _)| self.ids.contains_key(name))
+    }
+
+    /// At most the bytes storing `groups` adds: every type and bucket counted as new unless
+    /// growing the existing one costs more (eviction may drop it before the write).
+    pub fn growth_bound(&self, groups: &[(MetricType, Vec<(i64, f64)>)]) -> u64 {
+        let empty = Series::new();
+        let mut bound = 0;
+        for (name, points) in groups {
+            let series = self.series(name).unwrap_or(&empty);
+            bound += type_bytes(name);
+            let minute_of = |p: &(i64, f64)| p.0.div_euclid(MINUTE_US);
+            for run in points.chunk_by(|a, b| minute_of(a) == minute_of(b)) {
+                bound += series.minute_growth(minute_of(&run[0]), run.len());
+            }
+            for (unit, day) in [(HOUR_US, false), (DAY_US, true)] {
+                let of = |p: &(i64, f64)| p.0.div_euclid(unit);
+                for run in points.chunk_by(|a, b| of(a) == of(b)) {
+                    bound += series.rollup_growth(of(&run[0]), day, run.len());
+                }
+            }
+        }
+        // The slot vector may double.
+        bound += self.slots.capacity().max(4) * size_of::<Option<Slot>>();
+        bound as u64
     }
 
     pub fn points(&self) -> u64 {
@@ -57,15 +109,17 @@ impl State {
             .map(|s| (&s.name, &s.series))
     }
 
-    /// Stores `points` (sorted by timestamp, which is microseconds) under `name`.
-    pub fn insert(&mut self, name: MetricType, points: &[(i64, f64)]) {
+    /// Stores `points` (sorted by timestamp, which is microseconds) under `name`; `now` (µs)
+    /// stamps a type created here.
+    pub fn insert(&mut self, name: MetricType, points: &[(i64, f64)], now: i64) {
         if points.is_empty() {
             return;
         }
-        let id = self.id_for(name);
+        let id = self.id_for(name, now);
         let Some(Some(slot)) = self.slots.get_mut(id as usize) else {
             return;
         };
+        let before = slot.series.bytes();
         let minute_of = |p: &(i64, f64)| p.0.div_euclid(MINUTE_US);
         for run in points.chunk_by(|a, b| minute_of(a) == minute_of(b)) {
             let minute = minute_of(&run[0]);
@@ -73,7 +127,45 @@ impl State {
                 self.oldest.insert((minute, id));
             }
         }
+        self.bytes = self.bytes + slot.series.bytes() - before;
         self.points += points.len() as u64;
+    }
+
+    /// Evicts the globally oldest points until the store holds at most `max_bytes`. Whole
+    /// minute buckets go first; the last one is trimmed to what frees enough.
+    pub fn evict_to_bytes(&mut self, max_bytes: u64) -> u64 {
+        let mut evicted = 0;
+        while self.bytes() > max_bytes {
+            let Some(&(minute, id)) = self.oldest.first() else {
+                break;
+            };
+            let need = (self.bytes() - max_bytes) as usize;
+            let before = self.series_bytes(id);
+            // The slot's field, not `series_mut`: `oldest` is borrowed beside it.
+            let Some(Some(Slot { series, .. })) = self.slots.get_mut(id as usize) else {
+                self.oldest.remove(&(minute, id));
+                continue;
+            };
+            let len = series.minute_len(minute);
+            let n = if series.minute_bytes(minute) <= need || len <= 1 {
+                self.oldest.remove(&(minute, id));
+                series.remove_minute(minute)
+            } else {
+                // Twelve bytes a point, and a little more so one pass is enough.
+                let k = (need / 12 + 1).min(len as usize - 1) as u64;
+                series.evict_oldest_points(minute, k)
+            };
+            let after = series.bytes();
+            self.bytes = self.bytes + after - before;
+            self.points -= n;
+            evicted += n;
+            self.drop_if_empty(id);
+        }
+        evicted
+    }
+
+    fn series_bytes(&self, id: TypeId) -> usize {
+        self.slot(id).map_or(0, |s| s.series.bytes())
     }
 
     /// Evicts the globally oldest points until at most `max_points` remain. Whole minute
@@ -85,7 +177,9 @@ impl State {
                 break;
             };
             let need = self.points - max_points;
-            let Some(series) = self.series_mut(id) else {
+            let before = self.series_bytes(id);
+            // The slot's field, not `series_mut`: `oldest` is borrowed beside it.
+            let Some(Some(Slot { series, .. })) = self.slots.get_mut(id as usize) else {
                 self.oldest.remove(&(minute, id));
                 continue;
             };
@@ -96,6 +190,8 @@ impl State {
             } else {
                 series.evict_oldest_points(minute, need)
             };
+            let after = series.bytes();
+            self.bytes = self.bytes + after - before;
             self.points -= n;
             evicted += n;
             self.drop_if_empty(id);
@@ -115,8 +211,11 @@ impl State {
                 return (evicted, true);
             }
             self.oldest.remove(&(minute, id));
+            let before = self.series_bytes(id);
             if let Some(series) = self.series_mut(id) {
                 let n = series.remove_minute(minute);
+                let after = series.bytes();
+                self.bytes = self.bytes + after - before;
                 self.points -= n;
                 evicted += n;
             }
@@ -137,10 +236,14 @@ impl State {
             .map(|s| &mut s.series)
     }
 
-    fn id_for(&mut self, name: MetricType) -> TypeId {
+    fn id_for(&mut self, name: MetricType, now: i64) -> TypeId {
         if let Some(&id) = self.ids.get(&name) {
             return id;
         }
+        self.bytes += type_bytes(&name);
+        self.newest.retain(|(kept, _)| *kept != name);
+        self.newest.push_front((name.clone(), now));
+        self.newest.truncate(NEWEST_KEPT);
         let slot = Some(Slot {
             name: name.clone(),
             series: Series::new(),
@@ -167,8 +270,33 @@ impl State {
             return;
         }
         if let Some(slot) = entry.take() {
+            self.bytes -= type_bytes(&slot.name) + slot.series.bytes();
             self.ids.remove(&slot.name);
             self.free.push(id);
         }
+    }
+
+    /// `bytes()` recomputed from every structure, to check the running count against.
+    #[cfg(test)]
+    pub fn recount(&self) -> u64 {
+        use super::footprint::{MINUTE_ENTRY, ROLLUP_ENTRY};
+        let mut bytes = 0;
+        for slot in self.slots.iter().flatten() {
+            let series = &slot.series;
+            bytes += type_bytes(&slot.name);
+            bytes += series
+                .minutes
+                .values()
+                .map(|m| MINUTE_ENTRY + m.heap_bytes())
+                .sum::<usize>();
+            bytes += [&series.hours, &series.days]
+                .iter()
+                .flat_map(|map| map.values())
+                .map(|r| ROLLUP_ENTRY + r.heap_bytes())
+                .sum::<usize>();
+        }
+        let slots = self.slots.capacity() * size_of::<Option<Slot>>()
+            + self.free.capacity() * size_of::<TypeId>();
+        (bytes + slots) as u64
     }
 }

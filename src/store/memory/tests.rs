@@ -1,5 +1,6 @@
 //! Unit tests of the embedded store, against brute-force answers over the raw points.
 
+mod budget;
 mod lifecycle;
 mod summary;
 
@@ -48,12 +49,15 @@ fn metric(name: &str, ms: i64, value: f64) -> Metric {
 }
 
 fn store_with(retention_days: u64, max_points: u64) -> (MemoryStore, TestClock) {
+    store_with_config(MemoryStoreConfig {
+        max_points,
+        ..MemoryStoreConfig::unbounded(std::time::Duration::from_secs(retention_days * 86_400))
+    })
+}
+
+fn store_with_config(config: MemoryStoreConfig) -> (MemoryStore, TestClock) {
     let clock = TestClock(Arc::new(Mutex::new(base())));
     let shared = clock.0.clone();
-    let config = MemoryStoreConfig {
-        retention: std::time::Duration::from_secs(retention_days * 86_400),
-        max_points,
-    };
     let store = MemoryStore::with_clock(config, Arc::new(move || *shared.lock()));
     (store, clock)
 }

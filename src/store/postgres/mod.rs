@@ -200,8 +200,7 @@ fn bound(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 fn is_overflow(e: &StoreError) -> bool {
-    let StoreError::Unavailable(message) = e;
-    message.contains("out of range")
+    matches!(e, StoreError::Unavailable(message) if message.contains("out of range"))
 }
 
 #[async_trait]
@@ -321,8 +320,8 @@ impl MetricStore for PostgresStore {
             points: (self.points.load(Ordering::Relaxed) + self.committed.load(Ordering::Relaxed))
                 .saturating_sub(self.evicted.load(Ordering::Relaxed)),
             evicted_retention: self.evicted.load(Ordering::Relaxed),
-            evicted_capacity: 0,
             types: self.types.load(Ordering::Relaxed),
+            ..StoreStats::default()
         }
     }
 
