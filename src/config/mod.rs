@@ -36,7 +36,9 @@ pub const DEFAULT_RETENTION: &str = "7d";
 pub const DEFAULT_MAX_POINTS: u64 = 10_000_000;
 /// Fits a 512 MiB container with room for the rest of the process.
 pub const DEFAULT_MAX_MEMORY: &str = "256MiB";
-pub const DEFAULT_MAX_TYPES: u64 = 50_000;
+/// A type costs at least about 6 KB (its minute, hour and day maps): 20,000 fresh types
+/// take about half the default memory budget.
+pub const DEFAULT_MAX_TYPES: u64 = 20_000;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_FUTURE_SKEW: &str = "5m";
 pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "10s";

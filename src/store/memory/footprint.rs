@@ -1,16 +1,16 @@
 //! What the memory budget (`TALLY_MAX_MEMORY`) counts: the bytes each structure of the store
-//! holds, added and taken away as it is allocated and freed.
+//! holds, kept as it is allocated and freed.
 //!
-//! The model: a `BTreeMap` entry costs about twice its key and value (nodes hold up to 11
-//! entries and are a little over half full when keys arrive in order, as minutes, hours and
-//! days do), and a heap allocation costs its size rounded up to the allocator's size class
-//! (8-byte steps up to 64 bytes, then at most an eighth more). `tests/store_footprint.rs`
-//! checks the estimate against the process' real resident memory.
+//! The model: a heap allocation costs its size rounded up to the allocator's size class
+//! (8-byte steps up to 64 bytes, then at most an eighth more); a `BTreeMap` costs its
+//! nodes: one leaf of 11 slots up to 11 entries, then a leaf per 7 entries (leaves split
+//! when full and hold 6 to 11, whether keys arrive in order or at random) and an internal
+//! node per 7 leaves. `tests/store_memory.rs` checks the count against the process' real
+//! resident memory.
 
 use std::mem::size_of;
 
 use super::bucket::{Minute, Rollup};
-use super::series::Series;
 use crate::domain::MetricType;
 
 /// An allocation of `n` bytes as the allocator hands it out.
@@ -22,24 +22,46 @@ pub(super) fn allocation(n: usize) -> usize {
     }
 }
 
-const fn btree_entry(key_and_value: usize) -> usize {
-    2 * key_and_value + 8
+const SLOTS: usize = 11;
+const KEPT: usize = 7;
+
+fn leaf(kv: usize) -> usize {
+    allocation(SLOTS * kv + 16)
 }
 
-/// A minute bucket without its columns: its entry in the series and in the age index.
-pub(super) const MINUTE_ENTRY: usize =
-    btree_entry(size_of::<i64>() + size_of::<Minute>()) + btree_entry(size_of::<(i64, u32)>());
+fn internal(kv: usize) -> usize {
+    allocation(SLOTS * kv + 16 + (SLOTS + 1) * size_of::<usize>())
+}
 
-/// An hour or day rollup without its sketch's bins.
-pub(super) const ROLLUP_ENTRY: usize = btree_entry(size_of::<i64>() + size_of::<Rollup>());
+/// A `BTreeMap` of `len` entries of `kv` bytes (key and value).
+pub(super) fn btree(len: usize, kv: usize) -> usize {
+    let leaves = match len {
+        0 => return 0,
+        1..=SLOTS => 1,
+        _ => len.div_ceil(KEPT),
+    };
+    let internals = if leaves > 1 { leaves.div_ceil(KEPT) } else { 0 };
+    leaves * leaf(kv) + internals * internal(kv)
+}
 
-/// A type without its buckets: its slot, its entry in the name index, its series' own
-/// fields and its name (held twice: by the slot and by the index).
-pub(super) fn type_bytes(name: &MetricType) -> usize {
-    // The slot vector grows by doubling: count its slots as half full at worst.
-    2 * (size_of::<MetricType>() + size_of::<Series>() + 8)
-        + btree_entry(size_of::<MetricType>() + size_of::<u32>())
-        + 2 * allocation(name.as_str().len())
+/// At most what `new` more entries add to a `BTreeMap` of any length: `btree(len + new) -
+/// btree(len)` for every `len`.
+pub(super) fn btree_growth(new: usize, kv: usize) -> usize {
+    match new {
+        0 => 0,
+        _ => (new.div_ceil(KEPT) + 2) * leaf(kv) + (new.div_ceil(KEPT * KEPT) + 2) * internal(kv),
+    }
+}
+
+/// Entry sizes of the store's maps.
+pub(super) const MINUTE_KV: usize = size_of::<i64>() + size_of::<Minute>();
+pub(super) const ROLLUP_KV: usize = size_of::<i64>() + size_of::<Rollup>();
+pub(super) const NAME_KV: usize = size_of::<MetricType>() + size_of::<u32>();
+pub(super) const AGE_KV: usize = size_of::<(i64, u32)>();
+
+/// A type's name, held twice: by its slot and by the name index.
+pub(super) fn name_bytes(name: &MetricType) -> usize {
+    2 * allocation(name.as_str().len())
 }
 
 #[cfg(test)]
@@ -52,6 +74,21 @@ mod tests {
         assert_eq!(allocation(1), 8);
         assert_eq!(allocation(64), 64);
         assert_eq!(allocation(800), 900);
-        assert!(MINUTE_ENTRY > size_of::<Minute>() && ROLLUP_ENTRY > size_of::<Rollup>());
+    }
+
+    #[test]
+    fn growth_bounds_every_length() {
+        for kv in [AGE_KV, MINUTE_KV, ROLLUP_KV] {
+            for len in 0..400 {
+                for new in 0..120 {
+                    assert!(
+                        btree(len + new, kv) - btree(len, kv) <= btree_growth(new, kv),
+                        "len {len} + {new}"
+                    );
+                }
+            }
+        }
+        assert_eq!(btree(11, MINUTE_KV), btree(1, MINUTE_KV));
+        assert!(btree(12, MINUTE_KV) > btree(11, MINUTE_KV));
     }
 }

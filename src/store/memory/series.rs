@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::agg::Agg;
 use super::bucket::{HOURS_PER_DAY, MINUTE_US, MINUTES_PER_HOUR, Minute, Rollup};
-use super::footprint::{MINUTE_ENTRY, ROLLUP_ENTRY};
+use super::footprint::{MINUTE_KV, ROLLUP_KV, btree};
 use super::sketch::Sketch;
 
 /// Keys are bucket indices since the epoch (minute = µs / 60e6, hour = minute / 60, ...).
@@ -13,8 +13,8 @@ pub(super) struct Series {
     pub hours: BTreeMap<i64, Rollup>,
     pub days: BTreeMap<i64, Rollup>,
     count: u64,
-    /// Bytes held by the buckets and rollups (`footprint`), kept as they change.
-    bytes: usize,
+    /// Heap bytes of the buckets' columns and the rollups' sketches, kept as they change.
+    heap: usize,
 }
 
 pub(super) fn hour_of(minute: i64) -> i64 {
@@ -32,29 +32,33 @@ impl Series {
             hours: BTreeMap::new(),
             days: BTreeMap::new(),
             count: 0,
-            bytes: 0,
+            heap: 0,
         }
     }
 
+    /// Bytes the series holds: its maps' nodes and what their entries hold on the heap.
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.heap
+            + btree(self.minutes.len(), MINUTE_KV)
+            + btree(self.hours.len(), ROLLUP_KV)
+            + btree(self.days.len(), ROLLUP_KV)
     }
 
-    /// Bytes a minute bucket holds, its entries included.
+    /// Bytes a minute bucket holds on the heap and in its map, about.
     pub fn minute_bytes(&self, minute: i64) -> usize {
         self.minutes
             .get(&minute)
-            .map_or(0, |b| MINUTE_ENTRY + b.heap_bytes())
+            .map_or(0, |b| 2 * MINUTE_KV + b.heap_bytes())
     }
 
-    /// At most the bytes `insert_run` of `n` points in `minute` adds to the bucket, whether
-    /// or not it exists by the time the write runs.
+    /// At most the heap bytes `insert_run` of `n` points in `minute` adds to the bucket,
+    /// whether or not it exists by the time the write runs (its map entry is counted apart).
     pub fn minute_growth(&self, minute: i64, n: usize) -> usize {
         let open = self
             .minutes
             .last_key_value()
             .is_none_or(|(&m, _)| minute >= m);
-        let fresh = Minute::new().heap_bytes_after(n, open) + MINUTE_ENTRY;
+        let fresh = Minute::new().heap_bytes_after(n, open);
         let grown = self
             .minutes
             .get(&minute)
@@ -65,7 +69,7 @@ impl Series {
     /// The same for the hour (`day == false`) or day rollup `key` taking `n` points.
     pub fn rollup_growth(&self, key: i64, day: bool, n: usize) -> usize {
         let map = if day { &self.days } else { &self.hours };
-        let fresh = ROLLUP_ENTRY + Sketch::default().heap_bytes_after(n);
+        let fresh = Sketch::default().heap_bytes_after(n);
         let grown = map
             .get(&key)
             .map_or(0, |r| r.sketch.heap_bytes_after(n) - r.heap_bytes());
@@ -99,13 +103,10 @@ impl Series {
         });
         let before = bucket.heap_bytes();
         let run_agg = bucket.push_run(minute * MINUTE_US, run, open);
-        let mut bytes = self.bytes + bucket.heap_bytes() - before;
-        if created {
-            bytes += MINUTE_ENTRY;
-        }
-        bytes += add_to_rollup(&mut self.hours, hour_of(minute), &run_agg, run);
-        bytes += add_to_rollup(&mut self.days, day_of(minute), &run_agg, run);
-        self.bytes = bytes;
+        let mut heap = self.heap + bucket.heap_bytes() - before;
+        heap += add_to_rollup(&mut self.hours, hour_of(minute), &run_agg, run);
+        heap += add_to_rollup(&mut self.days, day_of(minute), &run_agg, run);
+        self.heap = heap;
         self.count += run.len() as u64;
         created
     }
@@ -131,7 +132,7 @@ impl Series {
                 freed += before - rollup.heap_bytes();
             }
         }
-        self.bytes -= freed;
+        self.heap -= freed;
     }
 
     /// Drops a whole minute bucket; returns how many points it held.
@@ -139,7 +140,7 @@ impl Series {
         let Some(bucket) = self.minutes.remove(&minute) else {
             return 0;
         };
-        self.bytes -= MINUTE_ENTRY + bucket.heap_bytes();
+        self.heap -= bucket.heap_bytes();
         self.count -= bucket.len();
         self.after_eviction(minute);
         bucket.len()
@@ -153,7 +154,7 @@ impl Series {
         let k = k.min(bucket.len());
         let before = bucket.heap_bytes();
         bucket.evict_oldest(minute * MINUTE_US, k as usize);
-        self.bytes = self.bytes + bucket.heap_bytes() - before;
+        self.heap = self.heap + bucket.heap_bytes() - before;
         self.count -= k;
         self.after_eviction(minute);
         k
@@ -171,7 +172,7 @@ impl Series {
             .is_none()
         {
             if let Some(rollup) = self.hours.remove(&hour) {
-                self.bytes -= ROLLUP_ENTRY + rollup.heap_bytes();
+                self.heap -= rollup.heap_bytes();
             }
         } else if let Some(rollup) = self.hours.get_mut(&hour) {
             rollup.stale = true;
@@ -185,7 +186,7 @@ impl Series {
             .is_none()
         {
             if let Some(rollup) = self.days.remove(&day) {
-                self.bytes -= ROLLUP_ENTRY + rollup.heap_bytes();
+                self.heap -= rollup.heap_bytes();
             }
         } else if let Some(rollup) = self.days.get_mut(&day) {
             rollup.stale = true;
@@ -211,19 +212,15 @@ impl Series {
     }
 }
 
-/// Adds a run to the rollup at `key`, created if need be; returns the bytes it grew by.
+/// Adds a run to the rollup at `key`, created if need be; returns the heap bytes it grew by.
 fn add_to_rollup(
     map: &mut BTreeMap<i64, Rollup>,
     key: i64,
     run_agg: &Agg,
     run: &[(i64, f64)],
 ) -> usize {
-    let mut created = false;
-    let rollup = map.entry(key).or_insert_with(|| {
-        created = true;
-        Rollup::new()
-    });
+    let rollup = map.entry(key).or_insert_with(Rollup::new);
     let before = rollup.heap_bytes();
     rollup.add_run(run_agg, run);
-    rollup.heap_bytes() - before + if created { ROLLUP_ENTRY } else { 0 }
+    rollup.heap_bytes() - before
 }

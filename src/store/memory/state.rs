@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::bucket::{DAY_US, HOUR_US, MINUTE_US};
-use super::footprint::type_bytes;
+use super::footprint::{AGE_KV, MINUTE_KV, NAME_KV, ROLLUP_KV, btree, btree_growth, name_bytes};
 use super::series::Series;
 use crate::domain::MetricType;
 
@@ -27,7 +27,7 @@ pub(super) struct State {
     /// found in O(log n) whatever the number of types.
     oldest: BTreeSet<(i64, TypeId)>,
     points: u64,
-    /// Bytes held by every type and its series (`footprint`), kept as they change.
+    /// Bytes held by the types' names and series (`footprint`), kept as they change.
     bytes: usize,
     /// The types created last, newest first, with when (µs since the epoch).
     newest: VecDeque<(MetricType, i64)>,
@@ -48,9 +48,15 @@ impl State {
 
     /// Bytes the store holds, by the `footprint` model.
     pub fn bytes(&self) -> u64 {
-        let slots = self.slots.capacity() * size_of::<Option<Slot>>()
-            + self.free.capacity() * size_of::<TypeId>();
-        (self.bytes + slots) as u64
+        (self.bytes + self.index_bytes()) as u64
+    }
+
+    /// The slots and the two indexes.
+    fn index_bytes(&self) -> usize {
+        self.slots.capacity() * size_of::<Option<Slot>>()
+            + self.free.capacity() * size_of::<TypeId>()
+            + btree(self.ids.len(), NAME_KV)
+            + btree(self.oldest.len(), AGE_KV)
     }
 
     pub fn contains(&self, name: &MetricType) -> bool {
@@ -69,22 +75,32 @@ impl State {
     pub fn growth_bound(&self, groups: &[(MetricType, Vec<(i64, f64)>)]) -> u64 {
         let empty = Series::new();
         let mut bound = 0;
+        let mut minutes = 0;
         for (name, points) in groups {
             let series = self.series(name).unwrap_or(&empty);
-            bound += type_bytes(name);
+            bound += name_bytes(name);
             let minute_of = |p: &(i64, f64)| p.0.div_euclid(MINUTE_US);
-            for run in points.chunk_by(|a, b| minute_of(a) == minute_of(b)) {
+            let runs = points.chunk_by(|a, b| minute_of(a) == minute_of(b));
+            let mut new = 0;
+            for run in runs {
                 bound += series.minute_growth(minute_of(&run[0]), run.len());
+                new += 1;
             }
+            bound += btree_growth(new, MINUTE_KV);
+            minutes += new;
             for (unit, day) in [(HOUR_US, false), (DAY_US, true)] {
                 let of = |p: &(i64, f64)| p.0.div_euclid(unit);
+                let mut new = 0;
                 for run in points.chunk_by(|a, b| of(a) == of(b)) {
                     bound += series.rollup_growth(of(&run[0]), day, run.len());
+                    new += 1;
                 }
+                bound += btree_growth(new, ROLLUP_KV);
             }
         }
+        bound += btree_growth(groups.len(), NAME_KV) + btree_growth(minutes, AGE_KV);
         // The slot vector may double.
-        bound += self.slots.capacity().max(4) * size_of::<Option<Slot>>();
+        bound += (self.slots.capacity() + groups.len()).max(4) * size_of::<Option<Slot>>();
         bound as u64
     }
 
@@ -240,7 +256,7 @@ impl State {
         if let Some(&id) = self.ids.get(&name) {
             return id;
         }
-        self.bytes += type_bytes(&name);
+        self.bytes += name_bytes(&name);
         self.newest.retain(|(kept, _)| *kept != name);
         self.newest.push_front((name.clone(), now));
         self.newest.truncate(NEWEST_KEPT);
@@ -270,7 +286,7 @@ impl State {
             return;
         }
         if let Some(slot) = entry.take() {
-            self.bytes -= type_bytes(&slot.name) + slot.series.bytes();
+            self.bytes -= name_bytes(&slot.name) + slot.series.bytes();
             self.ids.remove(&slot.name);
             self.free.push(id);
         }
@@ -279,24 +295,24 @@ impl State {
     /// `bytes()` recomputed from every structure, to check the running count against.
     #[cfg(test)]
     pub fn recount(&self) -> u64 {
-        use super::footprint::{MINUTE_ENTRY, ROLLUP_ENTRY};
         let mut bytes = 0;
         for slot in self.slots.iter().flatten() {
             let series = &slot.series;
-            bytes += type_bytes(&slot.name);
+            bytes += name_bytes(&slot.name);
+            bytes += btree(series.minutes.len(), MINUTE_KV)
+                + btree(series.hours.len(), ROLLUP_KV)
+                + btree(series.days.len(), ROLLUP_KV);
             bytes += series
                 .minutes
                 .values()
-                .map(|m| MINUTE_ENTRY + m.heap_bytes())
+                .map(|m| m.heap_bytes())
                 .sum::<usize>();
             bytes += [&series.hours, &series.days]
                 .iter()
                 .flat_map(|map| map.values())
-                .map(|r| ROLLUP_ENTRY + r.heap_bytes())
+                .map(|r| r.heap_bytes())
                 .sum::<usize>();
         }
-        let slots = self.slots.capacity() * size_of::<Option<Slot>>()
-            + self.free.capacity() * size_of::<TypeId>();
-        (bytes + slots) as u64
+        (bytes + self.index_bytes()) as u64
     }
 }

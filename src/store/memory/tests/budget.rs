@@ -111,8 +111,9 @@ async fn extreme_values_cost_little() {
         })
         .collect();
     store.insert_batch(batch).await.unwrap();
+    // A fresh type's maps cost about 6 KB whatever its values; its sketches a few bytes.
     let bytes = store.stats().memory_bytes;
-    assert!(bytes < 50 * 2_000, "{bytes} bytes for 50 types");
+    assert!(bytes < 50 * 7_000, "{bytes} bytes for 50 types");
 }
 
 /// Past the cap a write that creates a type is refused whole, naming the new types; writes
@@ -171,7 +172,7 @@ async fn the_type_cap_refuses_new_types_whole() {
 #[tokio::test]
 async fn random_writes_never_exceed_the_budget() {
     let mut rng = StdRng::seed_from_u64(0x5eed);
-    let max = 600_000;
+    let max = 4 << 20;
     let (store, _) = budget(max, 40);
     let mut refused = 0;
     for _ in 0..80 {
@@ -186,7 +187,7 @@ async fn random_writes_never_exceed_the_budget() {
                 } else {
                     rng.random_range(-1e3..1e3)
                 };
-                metric(&name, rng.random_range(0..2 * HOUR_MS), v)
+                metric(&name, rng.random_range(0..2 * DAY_MS), v)
             })
             .collect();
         let before = store.stats();
