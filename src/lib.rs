@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod domain;
 pub mod limiter;
 pub mod redis;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -61,6 +61,7 @@ async fn serve(settings: tally::config::Settings) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    tally::server::raise_file_limit(settings.server.max_connections);
     // Installed before the listener is bound, so an early SIGTERM still drains.
     let stop = tally::startup::shutdown_signal();
     let app = match Application::build(settings).await {

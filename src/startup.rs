@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::CatchPanic;
 use poem::web::Redirect;
-use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server};
+use poem::{Endpoint, EndpointExt, IntoResponse, Route};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::api::external::UPSTREAM;
@@ -21,6 +21,7 @@ use crate::config::Settings;
 use crate::dashboard::{self, Dashboard};
 use crate::limiter::{RateLimit, RateLimiter};
 use crate::redis::Redis;
+use crate::server::{ConnectionLimits, Deadlines};
 use crate::state::{AppState, Lifecycle, Upstream};
 use crate::store::{MemoryStore, MemoryStoreConfig, MetricStore, PostgresStore};
 use crate::telemetry::{self, RequestLog};
@@ -49,7 +50,7 @@ pub enum StartupError {
 }
 
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     addr: SocketAddr,
     state: Arc<AppState>,
     settings: Settings,
@@ -120,15 +121,10 @@ impl Application {
             addr: settings.server.addr,
             source,
         };
-        let acceptor = TcpListener::bind(settings.server.addr)
-            .into_acceptor()
+        let listener = TcpListener::bind(settings.server.addr)
             .await
             .map_err(bind)?;
-        let addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .unwrap_or(settings.server.addr);
+        let addr = listener.local_addr().map_err(bind)?;
         let upstream = Upstream {
             client: UpstreamClient::new(
                 &upstream_url(&settings, addr),
@@ -163,7 +159,7 @@ impl Application {
             dashboard
         });
         Ok(Self {
-            acceptor,
+            listener,
             addr,
             state,
             settings,
@@ -195,17 +191,29 @@ impl Application {
             self.dashboard.clone(),
         );
         tracing::info!(addr = %self.addr, "listening");
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                app,
-                async move {
-                    signal.await;
-                    state.lifecycle.stop_accepting();
-                    tracing::info!("shutting down: draining in-flight requests");
-                },
-                Some(self.settings.server.shutdown_timeout),
-            )
-            .await;
+        let server = &self.settings.server;
+        let limits = ConnectionLimits {
+            deadlines: Deadlines {
+                header: server.header_timeout,
+                keepalive: server.keepalive_timeout,
+                send: server.send_timeout,
+            },
+            max_connections: server.max_connections,
+        };
+        metrics::gauge!(crate::telemetry::names::HTTP_CONNECTIONS_MAX)
+            .set(limits.max_connections as f64);
+        let result = crate::server::serve(
+            self.listener,
+            app,
+            limits,
+            async move {
+                signal.await;
+                state.lifecycle.stop_accepting();
+                tracing::info!("shutting down: draining in-flight requests");
+            },
+            server.shutdown_timeout,
+        )
+        .await;
         for task in self.tasks {
             task.abort();
         }
@@ -260,7 +268,10 @@ pub fn routes(
             ep.call(req).await.map(IntoResponse::into_response)
         })
         .data(state)
-        .data(BodyLimit(settings.server.max_body_bytes))
+        .data(BodyLimit {
+            bytes: settings.server.max_body_bytes,
+            timeout: settings.server.body_timeout,
+        })
         .with(RateLimit::new(limiter))
         .with(CatchPanic::new().with_handler(|_| {
             Problem::status(

@@ -12,9 +12,13 @@ use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use serde_json::Value;
 
-/// Largest body a JSON payload may have; installed as request data at startup.
+/// Largest body a JSON payload may have, and how long it may take to arrive; installed
+/// as request data at startup.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub struct BodyLimit {
+    pub bytes: usize,
+    pub timeout: std::time::Duration,
+}
 
 pub struct JsonBody<T> {
     pub value: Value,
@@ -42,14 +46,28 @@ impl<T: Type> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> Result<Self> {
-        let limit = request.data::<BodyLimit>().map_or(usize::MAX, |l| l.0);
+        let (limit, timeout) = request
+            .data::<BodyLimit>()
+            .map_or((usize::MAX, std::time::Duration::MAX), |l| {
+                (l.bytes, l.timeout)
+            });
         let declared = request
             .header(poem::http::header::CONTENT_LENGTH)
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > limit as u64) {
             return Err(ReadBodyError::PayloadTooLarge.into());
         }
-        let bytes = body.take()?.into_bytes_limit(limit).await?;
+        let read = body.take()?.into_bytes_limit(limit);
+        let Ok(bytes) = tokio::time::timeout(timeout, read).await else {
+            return Err(poem::Error::from_string(
+                format!(
+                    "the request body did not arrive within {} s (TALLY_BODY_TIMEOUT)",
+                    timeout.as_secs()
+                ),
+                poem::http::StatusCode::REQUEST_TIMEOUT,
+            ));
+        };
+        let bytes = bytes?;
         if bytes.is_empty() {
             return Err(ParseRequestPayloadError {
                 reason: "the request body is empty".into(),

@@ -42,6 +42,13 @@ pub const DEFAULT_MAX_TYPES: u64 = 20_000;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_FUTURE_SKEW: &str = "5m";
 pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "10s";
+pub const DEFAULT_HEADER_TIMEOUT: &str = "10s";
+pub const DEFAULT_BODY_TIMEOUT: &str = "30s";
+/// Above the 60 s idle timeout of common load balancers, so they close first.
+pub const DEFAULT_KEEPALIVE_TIMEOUT: &str = "75s";
+pub const DEFAULT_SEND_TIMEOUT: &str = "30s";
+/// Under the usual 65,536 file descriptors, with room for Redis, PostgreSQL and logs.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 pub const DEFAULT_LOG_FILTER: &str = "info";
 pub const DEFAULT_RATE_LIMIT_REQUESTS: u64 = 100;
 pub const DEFAULT_RATE_LIMIT_WINDOW_SECONDS: u64 = 60;
@@ -131,6 +138,11 @@ impl Default for Settings {
                     .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8000))),
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
                 shutdown_timeout: parse::default_duration(DEFAULT_SHUTDOWN_TIMEOUT),
+                header_timeout: parse::default_duration(DEFAULT_HEADER_TIMEOUT),
+                body_timeout: parse::default_duration(DEFAULT_BODY_TIMEOUT),
+                keepalive_timeout: parse::default_duration(DEFAULT_KEEPALIVE_TIMEOUT),
+                send_timeout: parse::default_duration(DEFAULT_SEND_TIMEOUT),
+                max_connections: DEFAULT_MAX_CONNECTIONS,
             },
             redis: RedisSettings {
                 url: DEFAULT_REDIS_URL.into(),

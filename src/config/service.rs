@@ -19,6 +19,25 @@ pub struct ServerSettings {
     #[arg(global = true, long = "max-body-bytes", env = "TALLY_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 30))]
     pub max_body_bytes: usize,
+    /// A request's head must arrive within this of its first byte (or of the connection
+    /// opening); slower clients are disconnected.
+    #[arg(global = true, long = "header-timeout", env = "TALLY_HEADER_TIMEOUT", default_value = DEFAULT_HEADER_TIMEOUT, value_parser = parse_positive_duration)]
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this of its head (else 408).
+    #[arg(global = true, long = "body-timeout", env = "TALLY_BODY_TIMEOUT", default_value = DEFAULT_BODY_TIMEOUT, value_parser = parse_positive_duration)]
+    pub body_timeout: Duration,
+    /// An idle keep-alive connection is closed after this (keep it above your load
+    /// balancer's own idle timeout).
+    #[arg(global = true, long = "keepalive-timeout", env = "TALLY_KEEPALIVE_TIMEOUT", default_value = DEFAULT_KEEPALIVE_TIMEOUT, value_parser = parse_positive_duration)]
+    pub keepalive_timeout: Duration,
+    /// A response that makes no progress for this long (the client stopped reading) is
+    /// dropped with its connection.
+    #[arg(global = true, long = "send-timeout", env = "TALLY_SEND_TIMEOUT", default_value = DEFAULT_SEND_TIMEOUT, value_parser = parse_positive_duration)]
+    pub send_timeout: Duration,
+    /// Most client connections open at once; more wait in the listen backlog.
+    #[arg(global = true, long = "max-connections", env = "TALLY_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_connections: usize,
     /// How long shutdown waits for in-flight requests.
     #[arg(global = true, long = "shutdown-timeout", env = "TALLY_SHUTDOWN_TIMEOUT", default_value = DEFAULT_SHUTDOWN_TIMEOUT, value_parser = parse_duration)]
     pub shutdown_timeout: Duration,

@@ -33,6 +33,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
             describe();
+            super::connections::register();
             metrics::gauge!(BUILD_INFO, LABEL_VERSION => env!("CARGO_PKG_VERSION")).set(1.0);
             Some(handle)
         })
@@ -46,6 +47,18 @@ fn describe() {
         "Duration of HTTP requests, by method, route template and status."
     );
     describe_gauge!(HTTP_ACTIVE_REQUESTS, "HTTP requests being served.");
+    describe_gauge!(HTTP_CONNECTIONS_OPEN, "Client connections open.");
+    describe_gauge!(
+        HTTP_CONNECTIONS_MAX,
+        "Most client connections open at once (TALLY_MAX_CONNECTIONS); more wait to be accepted."
+    );
+    describe_counter!(HTTP_CONNECTIONS_TOTAL, "Client connections accepted.");
+    describe_counter!(
+        HTTP_CONNECTIONS_TIMED_OUT_TOTAL,
+        "Connections closed by a deadline, by reason: header_timeout (a request head not \
+         complete in time), idle_timeout (no next request), send_timeout (the client stopped \
+         reading)."
+    );
     describe_counter!(
         RATE_LIMIT_DECISIONS_TOTAL,
         "Rate-limit decisions by policy, decision and backend."

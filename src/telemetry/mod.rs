@@ -1,5 +1,6 @@
 //! Logs, Prometheus metrics and the per-request telemetry middleware.
 
+pub mod connections;
 mod http;
 mod logs;
 pub mod metrics;

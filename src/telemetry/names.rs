@@ -31,6 +31,10 @@ pub const LABEL_OUTCOME: &str = "outcome";
 
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_server_request_duration_seconds";
 pub const HTTP_ACTIVE_REQUESTS: &str = "http_server_active_requests";
+pub const HTTP_CONNECTIONS_OPEN: &str = "tally_http_connections_open";
+pub const HTTP_CONNECTIONS_MAX: &str = "tally_http_connections_max";
+pub const HTTP_CONNECTIONS_TOTAL: &str = "tally_http_connections_total";
+pub const HTTP_CONNECTIONS_TIMED_OUT_TOTAL: &str = "tally_http_connections_timed_out_total";
 pub const LABEL_METHOD: &str = "method";
 pub const LABEL_ROUTE: &str = "route";
 pub const LABEL_STATUS: &str = "status";

@@ -1,6 +1,7 @@
 //! Integration tests: the real server over HTTP on port 0, each test with its own Redis.
 mod batch;
 mod cache;
+mod connections;
 mod dashboard;
 mod database;
 mod errors;

@@ -1,0 +1,420 @@
+//! One connection's socket, with the deadlines hyper does not keep by itself.
+//!
+//! - **Header:** a request's head (up to its blank line) must arrive within
+//!   `header_timeout` of its first byte, or of the connection opening. A client that
+//!   sends half a head and stops (slowloris) is closed then.
+//! - **Idle:** between requests, a keep-alive connection waits at most `keepalive_timeout`
+//!   for the next one, counted from the last byte written.
+//! - **Send:** a write that makes no progress for `send_timeout` (the client stopped
+//!   reading: its socket buffer is full) closes the connection. This is what drops a
+//!   stalled event-stream client.
+//!
+//! The phase is read off the bytes: the head ends at its first empty line (`\r\n\r\n`,
+//! or `\n\n`, which HTTP/1 parsers accept); a read after the response began writing
+//! starts the idle wait. A connection that opens with the HTTP/2 preface has frames, not
+//! heads: it only gets the idle deadline, reset by every byte either way. An expired
+//! deadline is a `TimedOut` error to hyper, which closes the connection.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// Why a connection was closed by its deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Expired {
+    Header,
+    Idle,
+    Send,
+}
+
+impl Expired {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expired::Header => "header_timeout",
+            Expired::Idle => "idle_timeout",
+            Expired::Send => "send_timeout",
+        }
+    }
+}
+
+/// Where a connection records the deadline that closed it, for whoever awaits it.
+#[derive(Debug, Default)]
+pub struct Verdict(AtomicU8);
+
+impl Verdict {
+    fn set(&self, expired: Expired) {
+        self.0.store(expired as u8 + 1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Option<Expired> {
+        match self.0.load(Ordering::Relaxed) {
+            1 => Some(Expired::Header),
+            2 => Some(Expired::Idle),
+            3 => Some(Expired::Send),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub header: Duration,
+    pub keepalive: Duration,
+    pub send: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading a request head; `tail` holds its last bytes, to find the blank line.
+    Head { tail: [u8; 3] },
+    /// Head read: body, handler, response. No read deadline.
+    Busy { responded: bool },
+    /// Between requests.
+    Idle,
+    /// HTTP/2: frames both ways; only the idle deadline, from the last byte.
+    Frames,
+}
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+/// The interim answer to `Expect: 100-continue`: the request's body comes after it.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 ";
+
+pub struct Guarded<T> {
+    inner: T,
+    deadlines: Deadlines,
+    phase: Phase,
+    /// Bytes read so far (only counted up to the preface's length).
+    seen: usize,
+    /// The read deadline of the current phase (armed in `Head`, `Idle` and `Frames`).
+    read_by: Pin<Box<Sleep>>,
+    /// Armed while a write waits on a full socket.
+    send_by: Pin<Box<Sleep>>,
+    sending: bool,
+    verdict: Arc<Verdict>,
+}
+
+impl<T> Guarded<T> {
+    pub fn new(inner: T, deadlines: Deadlines, verdict: Arc<Verdict>) -> Self {
+        let now = Instant::now();
+        Self {
+            inner,
+            deadlines,
+            phase: Phase::Head { tail: [0; 3] },
+            seen: 0,
+            read_by: Box::pin(tokio::time::sleep_until(now + deadlines.header)),
+            send_by: Box::pin(tokio::time::sleep_until(now + deadlines.send)),
+            sending: false,
+            verdict,
+        }
+    }
+}
+
+/// Whether `bytes`, after the `tail` of what came before, hold an empty line; updates `tail`.
+fn ends_head(tail: &mut [u8; 3], bytes: &[u8]) -> bool {
+    let mut window = *tail;
+    for &b in bytes {
+        if b == b'\n' && (window[2] == b'\n' || (window[2] == b'\r' && window[1] == b'\n')) {
+            return true;
+        }
+        window = [window[1], window[2], b];
+    }
+    *tail = window;
+    false
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let fresh = &buf.filled()[before..];
+                if fresh.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                let now = Instant::now();
+                if this.seen < PREFACE.len() {
+                    let start = this.seen;
+                    let n = fresh.len().min(PREFACE.len() - start);
+                    this.seen = if fresh[..n] == PREFACE[start..start + n] {
+                        start + n
+                    } else {
+                        usize::MAX // not HTTP/2: stop looking
+                    };
+                    if this.seen == PREFACE.len() {
+                        this.phase = Phase::Frames;
+                    }
+                }
+                this.phase = match this.phase {
+                    Phase::Frames => {
+                        this.read_by.as_mut().reset(now + this.deadlines.keepalive);
+                        Phase::Frames
+                    }
+                    Phase::Head { mut tail } => {
+                        if ends_head(&mut tail, fresh) {
+                            Phase::Busy { responded: false }
+                        } else {
+                            Phase::Head { tail }
+                        }
+                    }
+                    Phase::Idle => {
+                        // The next request's first byte: its head has `header` from now.
+                        let mut tail = [0; 3];
+                        if ends_head(&mut tail, fresh) {
+                            Phase::Busy { responded: false }
+                        } else {
+                            this.read_by.as_mut().reset(now + this.deadlines.header);
+                            Phase::Head { tail }
+                        }
+                    }
+                    busy @ Phase::Busy { .. } => busy,
+                };
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if let Phase::Busy { responded: true } = this.phase {
+                    // The response is out and hyper waits for what comes next.
+                    this.phase = Phase::Idle;
+                    this.read_by
+                        .as_mut()
+                        .reset(Instant::now() + this.deadlines.keepalive);
+                }
+                let expired = match this.phase {
+                    Phase::Head { .. } => Expired::Header,
+                    Phase::Idle | Phase::Frames => Expired::Idle,
+                    Phase::Busy { .. } => return Poll::Pending,
+                };
+                ready!(this.read_by.as_mut().poll(cx));
+                this.verdict.set(expired);
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    expired.as_str(),
+                )))
+            }
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> Guarded<T> {
+    /// Runs a write-side poll with the send deadline around it. `interim` marks a
+    /// `100 Continue`, after which the request's body still comes.
+    fn guard_send<R>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        interim: bool,
+        op: impl FnOnce(Pin<&mut T>, &mut Context<'_>) -> Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        let this = self.get_mut();
+        match op(Pin::new(&mut this.inner), cx) {
+            Poll::Ready(result) => {
+                this.sending = false;
+                let now = Instant::now();
+                match &mut this.phase {
+                    Phase::Busy { responded } => *responded |= !interim,
+                    // An event stream keeps its connection in `Idle` between events.
+                    Phase::Idle | Phase::Frames => {
+                        this.read_by.as_mut().reset(now + this.deadlines.keepalive)
+                    }
+                    Phase::Head { .. } => {}
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                if !this.sending {
+                    this.sending = true;
+                    this.send_by
+                        .as_mut()
+                        .reset(Instant::now() + this.deadlines.send);
+                }
+                ready!(this.send_by.as_mut().poll(cx));
+                this.verdict.set(Expired::Send);
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    Expired::Send.as_str(),
+                )))
+            }
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let interim = buf.starts_with(CONTINUE);
+        self.guard_send(cx, interim, |inner, cx| inner.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let first = bufs.iter().find(|b| !b.is_empty());
+        let interim = first.is_some_and(|b| b.starts_with(CONTINUE));
+        self.guard_send(cx, interim, |inner, cx| inner.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.guard_send(cx, true, |inner, cx| inner.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    use super::*;
+
+    const DEADLINES: Deadlines = Deadlines {
+        header: Duration::from_secs(10),
+        keepalive: Duration::from_secs(75),
+        send: Duration::from_secs(30),
+    };
+
+    /// The server's side, guarded, and the client's end of a small in-memory socket.
+    fn pair() -> (Guarded<DuplexStream>, DuplexStream, Arc<Verdict>) {
+        let (server, client) = tokio::io::duplex(256);
+        let verdict = Arc::new(Verdict::default());
+        (
+            Guarded::new(server, DEADLINES, Arc::clone(&verdict)),
+            client,
+            verdict,
+        )
+    }
+
+    async fn read_some(conn: &mut Guarded<DuplexStream>) -> io::Result<usize> {
+        let mut buf = [0; 512];
+        conn.read(&mut buf).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_a_head_is_cut_at_the_header_deadline() {
+        let (mut conn, mut client, verdict) = pair();
+        let opened = Instant::now();
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        client
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        read_some(&mut conn).await.unwrap();
+        let err = read_some(&mut conn).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(verdict.get(), Some(Expired::Header));
+        assert_eq!(
+            opened.elapsed(),
+            DEADLINES.header,
+            "counted from the connection's start"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_complete_head_has_no_read_deadline_until_answered_then_the_idle_one() {
+        let (mut conn, mut client, verdict) = pair();
+        client
+            .write_all(b"POST /x HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        read_some(&mut conn).await.unwrap();
+        // A slow handler: no bytes either way for longer than every deadline.
+        let waiting = tokio::time::timeout(Duration::from_secs(300), read_some(&mut conn)).await;
+        assert!(waiting.is_err(), "still waiting, not cut");
+        conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0; 64];
+        let _ = client.read(&mut answer).await.unwrap();
+        let idle = Instant::now();
+        let err = read_some(&mut conn).await.unwrap_err();
+        assert_eq!(verdict.get(), Some(Expired::Idle), "{err}");
+        assert_eq!(idle.elapsed(), DEADLINES.keepalive);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_next_request_has_the_header_deadline_from_its_first_byte() {
+        let (mut conn, mut client, verdict) = pair();
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        read_some(&mut conn).await.unwrap();
+        conn.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+            .await
+            .unwrap();
+        let idle = tokio::time::timeout(Duration::from_secs(60), read_some(&mut conn)).await;
+        assert!(idle.is_err(), "idle, within the keep-alive");
+        client.write_all(b"GET / HT").await.unwrap();
+        read_some(&mut conn).await.unwrap();
+        let started = Instant::now();
+        read_some(&mut conn).await.unwrap_err();
+        assert_eq!(verdict.get(), Some(Expired::Header));
+        assert_eq!(started.elapsed(), DEADLINES.header);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_cut_at_the_send_deadline() {
+        let (mut conn, mut client, verdict) = pair();
+        client
+            .write_all(b"GET /stream HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        read_some(&mut conn).await.unwrap();
+        let started = Instant::now();
+        let event = [b'x'; 100];
+        let err = loop {
+            if let Err(e) = conn.write_all(&event).await {
+                break e;
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(verdict.get(), Some(Expired::Send));
+        assert_eq!(started.elapsed(), DEADLINES.send);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http2_gets_only_the_idle_deadline() {
+        let (mut conn, mut client, verdict) = pair();
+        client
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04")
+            .await
+            .unwrap();
+        read_some(&mut conn).await.unwrap();
+        let waiting = tokio::time::timeout(Duration::from_secs(60), read_some(&mut conn)).await;
+        assert!(waiting.is_err(), "frames, not a head: no header deadline");
+        read_some(&mut conn).await.unwrap_err();
+        assert_eq!(verdict.get(), Some(Expired::Idle));
+    }
+
+    #[test]
+    fn the_head_ends_at_its_first_empty_line_across_reads() {
+        let mut tail = [0; 3];
+        assert!(!ends_head(&mut tail, b"GET / HTTP/1.1\r\nHost: x\r"));
+        assert!(!ends_head(&mut tail, b"\n"));
+        assert!(ends_head(&mut tail, b"\r\n"));
+        let mut tail = [0; 3];
+        assert!(ends_head(&mut tail, b"GET / HTTP/1.1\nHost: x\n\n"));
+        let mut tail = [0; 3];
+        assert!(!ends_head(&mut tail, b"GET / HTTP/1.1\r\nX: 1\r\n"));
+    }
+}
