@@ -19,7 +19,7 @@ use crate::breaker::Breakers;
 use crate::cache::SummaryCache;
 use crate::config::Settings;
 use crate::dashboard::{self, Dashboard};
-use crate::limiter::{RateLimit, RateLimiter};
+use crate::limiter::{Identify, RateLimit, RateLimiter, SignInGuard};
 use crate::redis::Redis;
 use crate::server::{ConnectionLimits, Deadlines};
 use crate::state::{AppState, Lifecycle, Upstream};
@@ -143,6 +143,11 @@ impl Application {
             breakers,
             upstream,
             admin_tokens: settings.admin.tokens.clone(),
+            identify: Identify {
+                trusted: settings.limiter.trusted_proxies.clone(),
+                header: settings.limiter.forwarded_header,
+            },
+            sign_ins: SignInGuard::new(settings.admin.max_failures, settings.admin.failure_window),
             retention: settings.store.retention,
             max_future_skew: settings.store.max_future_skew,
             lifecycle: Lifecycle::default(),

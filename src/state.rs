@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::breaker::{Breaker, Breakers};
 use crate::cache::SummaryCache;
 use crate::config::AdminTokens;
-use crate::limiter::RateLimiter;
+use crate::limiter::{Identify, RateLimiter, SignInGuard};
 use crate::redis::Redis;
 use crate::store::MetricStore;
 use crate::telemetry::Traffic;
@@ -35,6 +35,10 @@ pub struct AppState {
     pub breakers: Arc<Breakers>,
     pub upstream: Upstream,
     pub admin_tokens: AdminTokens,
+    /// Who a request comes from (trusted proxies), for every per-client limit.
+    pub identify: Identify,
+    /// Failed sign-ins per client (admin API and dashboard).
+    pub sign_ins: SignInGuard,
     pub retention: Duration,
     pub max_future_skew: Duration,
     pub lifecycle: Lifecycle,

@@ -65,6 +65,17 @@ pub enum AdminError {
     /// Well-formed input that breaks a rule; nothing changed.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
+    /// Too many wrong tokens from this client lately (`SIGN_IN_MAX_FAILURES` per
+    /// `SIGN_IN_FAILURE_WINDOW`, counted with the dashboard's sign-ins): no token is
+    /// checked from it until `Retry-After` has passed. The problem `type` is
+    /// `urn:tally:problem:sign-in-limited`.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyFailures(
+        Json<Problem>,
+        /// Whole seconds until the client's oldest failure leaves the window.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 #[derive(Debug, ApiResponse)]

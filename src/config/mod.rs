@@ -79,6 +79,8 @@ pub const DEFAULT_DATABASE_COMMIT_ROWS: usize = 5_000;
 pub const DEFAULT_DATABASE_MAX_COMMITS: usize = 2;
 pub const DEFAULT_DASHBOARD_MAX_STREAMS: usize = 200;
 pub const DEFAULT_DASHBOARD_SESSION_TTL: &str = "8h";
+pub const DEFAULT_SIGN_IN_MAX_FAILURES: usize = 10;
+pub const DEFAULT_SIGN_IN_FAILURE_WINDOW: &str = "1m";
 /// Shortest admin token accepted.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
@@ -199,6 +201,8 @@ impl Default for Settings {
             },
             admin: AdminSettings {
                 tokens: AdminTokens::default(),
+                max_failures: DEFAULT_SIGN_IN_MAX_FAILURES,
+                failure_window: parse::default_duration(DEFAULT_SIGN_IN_FAILURE_WINDOW),
             },
             log: LogSettings {
                 metrics_enabled: true,

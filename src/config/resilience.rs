@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::parse::{parse_cidrs, parse_http_url, parse_ratio, parse_tokens};
+use super::parse::{
+    parse_cidrs, parse_http_url, parse_positive_duration, parse_ratio, parse_tokens,
+};
 use super::*;
 use crate::breaker::BreakerConfig;
 
@@ -22,9 +24,10 @@ pub enum FailMode {
 
 /// The header the trusted proxies write the client's address into. Only
 /// that one is read: a proxy passes on the others as the client sent them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum ForwardedHeader {
     /// `X-Forwarded-For` (nginx, HAProxy, Envoy, cloud load balancers).
+    #[default]
     #[value(name = "x-forwarded-for")]
     XForwardedFor,
     /// `Forwarded` (RFC 7239), its `for=` parameters.
@@ -172,6 +175,14 @@ pub struct AdminSettings {
     /// Comma-separated `name:token` pairs allowed to use /admin (tokens of 16+ characters); empty turns admin off.
     #[arg(global = true, long = "admin-tokens", env = "ADMIN_TOKENS", default_value = "", hide_env_values = true, value_parser = parse_tokens)]
     pub tokens: AdminTokens,
+    /// Failed sign-ins (admin API and dashboard) a client may make per window; more are
+    /// refused with 429 until the oldest leaves the window.
+    #[arg(global = true, long = "sign-in-max-failures", env = "SIGN_IN_MAX_FAILURES", default_value_t = DEFAULT_SIGN_IN_MAX_FAILURES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub max_failures: usize,
+    /// The window failed sign-ins are counted over.
+    #[arg(global = true, long = "sign-in-failure-window", env = "SIGN_IN_FAILURE_WINDOW", default_value = DEFAULT_SIGN_IN_FAILURE_WINDOW, value_parser = parse_positive_duration)]
+    pub failure_window: Duration,
 }
 
 /// Named admin tokens. `Debug` never shows a token.

@@ -17,6 +17,7 @@ use super::pages::html;
 use super::session::{Session, Sessions, same_origin};
 use crate::api::auth;
 use crate::api::problem::Problem;
+use crate::limiter::{SignInRefused, Surface};
 use crate::upstream::{SimulatorConfig, SimulatorMode};
 
 /// Largest form accepted (they hold a few short fields).
@@ -86,19 +87,25 @@ pub async fn login(d: Data<&Arc<Dashboard>>, req: &Request, body: Body) -> poem:
     }
     let input: LoginForm = form(req, body).await?;
     let tokens = &d.state.admin_tokens;
+    let (ip, client) = d.state.identify.client(req);
+    if !tokens.0.is_empty()
+        && let Err(refused) = d.state.sign_ins.check(client, Surface::Dashboard)
+    {
+        return Ok(too_many_failures(&d, req, refused).await);
+    }
     let operator = (!tokens.0.is_empty())
         .then(|| auth::find(tokens, &input.token))
         .flatten();
     let Some(operator) = operator else {
-        tracing::warn!(
-            event = "dashboard_login_refused",
-            "dashboard sign-in with a wrong token"
-        );
+        if !tokens.0.is_empty() {
+            d.state.sign_ins.failed(client, ip, Surface::Dashboard);
+        }
         let page = d
             .login_page(req, Some("That token is not allowed to administer."))
             .await;
         return Ok(html(StatusCode::FORBIDDEN, askama::Template::render(&page)));
     };
+    d.state.sign_ins.succeeded(client);
     let (id, _) = d.sessions.create(&operator.0);
     tracing::info!(event = "dashboard_login", who = %operator.0, "operator signed in to the dashboard");
     let mut resp = see_other("/dashboard?done=signed_in");
@@ -106,6 +113,33 @@ pub async fn login(d: Data<&Arc<Dashboard>>, req: &Request, body: Body) -> poem:
         resp.headers_mut().append(poem::http::header::SET_COOKIE, v);
     }
     Ok(resp)
+}
+
+/// A client with too many failed sign-ins: the sign-in page saying so for a browser,
+/// problem+json for anything else; 429 with `Retry-After` either way.
+async fn too_many_failures(d: &Dashboard, req: &Request, refused: SignInRefused) -> Response {
+    let mut resp = auth::too_many_failures(refused);
+    let wants_html = req
+        .header(poem::http::header::ACCEPT)
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        let page = d
+            .login_page(
+                req,
+                Some("Too many failed sign-ins from here: wait, then try again."),
+            )
+            .await;
+        let retry = resp.headers().get(poem::http::header::RETRY_AFTER).cloned();
+        resp = html(
+            StatusCode::TOO_MANY_REQUESTS,
+            askama::Template::render(&page),
+        );
+        if let Some(retry) = retry {
+            resp.headers_mut()
+                .insert(poem::http::header::RETRY_AFTER, retry);
+        }
+    }
+    resp
 }
 
 #[derive(Deserialize)]

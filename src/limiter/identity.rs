@@ -16,6 +16,26 @@ impl TrustedProxies {
     }
 }
 
+/// Who a request comes from, by the trusted-proxy rules of the settings: one value shared
+/// by every per-client limit (rate limits, sign-in failures, dashboard streams).
+#[derive(Debug, Clone, Default)]
+pub struct Identify {
+    pub trusted: TrustedProxies,
+    pub header: ForwardedHeader,
+}
+
+impl Identify {
+    /// The client's address and the key it is counted under.
+    pub fn client(&self, req: &poem::Request) -> (IpAddr, ClientKey) {
+        let peer = req
+            .remote_addr()
+            .as_socket_addr()
+            .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |a| a.ip());
+        let ip = client_ip(peer, req.headers(), &self.trusted, self.header);
+        (ip, ClientKey::of(ip))
+    }
+}
+
 /// The client's address, as far as we can trust it.
 pub fn client_ip(
     peer: IpAddr,

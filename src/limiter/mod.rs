@@ -13,18 +13,20 @@ mod local;
 mod middleware;
 mod policy;
 mod redis_window;
+mod sign_in;
 mod stats;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-pub use identity::{ClientKey, client_ip};
+pub use identity::{ClientKey, Identify, client_ip};
 pub use lease::LIMIT_SHARE;
 pub use local::LocalWindow;
 pub use middleware::RateLimit;
 pub use policy::{Policy, PolicyName, ceil_secs};
 pub use redis_window::{KEY_PREFIX, RedisWindow};
+pub use sign_in::{SignInGuard, SignInRefused, Surface};
 pub use stats::{LimitedClient, LimiterStats, PolicyStats, mask};
 
 use decisions::{DecisionCounters, DecisionLabel};

@@ -154,6 +154,14 @@ fn describe() {
         "Spans of the built-in trace exporter by outcome: exported, rejected (by the collector), \
          export_failed (the export gave up), queue_full (dropped when they ended)."
     );
+    describe_counter!(
+        SIGN_IN_FAILURES_TOTAL,
+        "Sign-ins with a wrong token, by surface (admin API or dashboard)."
+    );
+    describe_counter!(
+        SIGN_IN_REFUSED_TOTAL,
+        "Sign-ins refused unchecked (429) because the client failed too often, by surface."
+    );
     describe_gauge!(
         BUILD_INFO,
         "Always 1; the version label says which build runs."

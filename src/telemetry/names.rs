@@ -62,3 +62,7 @@ pub const TRACE_SPANS_TOTAL: &str = "tally_trace_spans_total";
 
 pub const BUILD_INFO: &str = "tally_build_info";
 pub const LABEL_VERSION: &str = "version";
+
+pub const SIGN_IN_FAILURES_TOTAL: &str = "tally_sign_in_failures_total";
+pub const SIGN_IN_REFUSED_TOTAL: &str = "tally_sign_in_refused_total";
+pub const LABEL_SURFACE: &str = "surface";

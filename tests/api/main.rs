@@ -16,5 +16,6 @@ mod limiter;
 mod openapi;
 mod postgres;
 mod query;
+mod sign_in;
 mod summary;
 mod telemetry;
