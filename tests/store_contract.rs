@@ -504,6 +504,31 @@ mod cases {
         let want_names: Vec<&str> = want.iter().map(|t| t.metric_type.as_str()).collect();
         assert_eq!(got_names, want_names, "order");
         assert_eq!(got, want);
+
+        // Pages of 3, each after the last name of the one before, walk the same listing.
+        let mut paged: Vec<TypeInfo> = Vec::new();
+        loop {
+            let after = paged.last().map(|t| t.metric_type.clone());
+            let page = store.types_page(after.as_ref(), 3).await.unwrap();
+            assert!(page.len() <= 3);
+            let done = page.len() < 3;
+            paged.extend(page);
+            if done {
+                break;
+            }
+        }
+        assert_eq!(paged, want);
+        // After a name that is not stored: from the next one in byte order.
+        let from_b = store.types_page(Some(&ty("alpha2")), 2).await.unwrap();
+        let names: Vec<&str> = from_b.iter().map(|t| t.metric_type.as_str()).collect();
+        assert_eq!(names, ["alpha:b", "alpha_b"]);
+        assert!(
+            store
+                .types_page(Some(&ty("zz")), 5)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     /// Every batch lands whole: batches mixing three types add up exactly, and a reader

@@ -41,8 +41,11 @@ pub struct TypeView {
 
 #[derive(Debug, Object)]
 pub struct TypeList {
-    /// Sorted by name.
+    /// Sorted by name (byte order), at most `limit` of them.
     pub types: Vec<TypeView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -114,14 +117,55 @@ impl QueryApi {
         })))
     }
 
-    /// Every known metric type
+    /// Stored metric types, a page at a time
+    ///
+    /// Sorted by name in byte order, `limit` a page (1 to 1000, default 100). When more
+    /// follow, the answer carries `next_cursor`: pass it as `cursor` for the next page.
+    /// Treat the cursor as opaque.
     #[oai(
         path = "/api/metrics/types",
         method = "get",
         operation_id = "list_types"
     )]
-    async fn types(&self, state: Data<&Arc<AppState>>) -> Result<TypesResponse, ReadError> {
-        let types = state.store.types().await?;
+    async fn types(
+        &self,
+        state: Data<&Arc<AppState>>,
+        /// Types per page, 1 to 1000 (default 100).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the page before; absent for the first page.
+        cursor: Query<Option<String>>,
+    ) -> Result<TypesResponse, ReadError> {
+        let mut errors = Vec::new();
+        let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            errors.push(FieldError::new(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let after = match cursor.0.as_deref().map(MetricType::parse) {
+            Some(Err(_)) => {
+                errors.push(FieldError::new(
+                    "cursor",
+                    "is not a cursor this listing gave out",
+                ));
+                None
+            }
+            other => other.and_then(Result::ok),
+        };
+        if !errors.is_empty() {
+            return Err(ReadError::invalid(errors));
+        }
+        // One more than asked tells whether another page follows.
+        let limit = limit as usize;
+        let mut types = state.store.types_page(after.as_ref(), limit + 1).await?;
+        let next_cursor = (types.len() > limit).then(|| {
+            types.truncate(limit);
+            types
+                .last()
+                .map(|t| t.metric_type.as_str().to_owned())
+                .unwrap_or_default()
+        });
         Ok(TypesResponse::Ok(Json(TypeList {
             types: types
                 .into_iter()
@@ -131,6 +175,7 @@ impl QueryApi {
                     last_timestamp: t.last_timestamp,
                 })
                 .collect(),
+            next_cursor,
         })))
     }
 }

@@ -281,10 +281,15 @@ impl MetricStore for MemoryStore {
             .collect())
     }
 
-    async fn types(&self) -> Result<Vec<TypeInfo>, StoreError> {
+    async fn types_page(
+        &self,
+        after: Option<&MetricType>,
+        limit: usize,
+    ) -> Result<Vec<TypeInfo>, StoreError> {
         let state = self.state.read();
         Ok(state
-            .all()
+            .all_after(after)
+            .take(limit)
             .filter_map(|(name, series)| {
                 Some(TypeInfo {
                     metric_type: name.clone(),

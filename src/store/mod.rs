@@ -83,8 +83,29 @@ pub trait MetricStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Metric>, StoreError>;
 
-    /// Every stored type with its point count and last timestamp, sorted by name.
-    async fn types(&self) -> Result<Vec<TypeInfo>, StoreError>;
+    /// Up to `limit` stored types after `after` (exclusive), with their point counts and
+    /// last timestamps, sorted by name in byte order: a page of the listing.
+    async fn types_page(
+        &self,
+        after: Option<&MetricType>,
+        limit: usize,
+    ) -> Result<Vec<TypeInfo>, StoreError>;
+
+    /// Every stored type, page by page (tests and tools: a request pages with `types_page`,
+    /// so its work never grows with the number of types).
+    async fn types(&self) -> Result<Vec<TypeInfo>, StoreError> {
+        const PAGE: usize = 1_000;
+        let mut all: Vec<TypeInfo> = Vec::new();
+        loop {
+            let after = all.last().map(|t| t.metric_type.clone());
+            let page = self.types_page(after.as_ref(), PAGE).await?;
+            let done = page.len() < PAGE;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
 
     /// Current counters (cheap; called by health and telemetry).
     fn stats(&self) -> StoreStats;

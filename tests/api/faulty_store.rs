@@ -73,9 +73,13 @@ impl MetricStore for FaultyStore {
         self.inner.recent(t, limit).await
     }
 
-    async fn types(&self) -> Result<Vec<TypeInfo>, StoreError> {
+    async fn types_page(
+        &self,
+        after: Option<&MetricType>,
+        limit: usize,
+    ) -> Result<Vec<TypeInfo>, StoreError> {
         self.check()?;
-        self.inner.types().await
+        self.inner.types_page(after, limit).await
     }
 
     fn stats(&self) -> StoreStats {

@@ -88,3 +88,37 @@ async fn types_lists_every_type_with_count_and_last_timestamp() {
     assert_eq!(types[1]["count"], 2);
     assert!(types[0]["last_timestamp"].is_string());
 }
+
+/// The listing is paged: `limit` a page, `next_cursor` to go on, absent on the last page;
+/// a limit out of range or a cursor the listing did not give out is a 422.
+#[tokio::test]
+async fn types_are_listed_a_page_at_a_time() {
+    let app = spawn_app().await;
+    let batch: Vec<Value> = (0..7).map(|i| metric(&format!("t{i}"), 1.0)).collect();
+    assert_eq!(app.post_batch(&json!(batch)).await.status(), 201);
+    let mut seen = Vec::new();
+    let mut path = "/api/metrics/types?limit=3".to_owned();
+    let mut pages = 0;
+    loop {
+        let body = app.get_json(&path).await;
+        pages += 1;
+        for t in body["types"].as_array().expect("types") {
+            seen.push(t["type"].as_str().expect("name").to_owned());
+        }
+        match body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/metrics/types?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ["t0", "t1", "t2", "t3", "t4", "t5", "t6"]);
+    let whole = app.get_json("/api/metrics/types?limit=7").await;
+    assert!(whole.get("next_cursor").is_none(), "{whole}");
+    assert_eq!(whole["types"].as_array().map(Vec::len), Some(7));
+    for bad in ["limit=0", "limit=1001", "cursor=%3Cscript%3E", "cursor="] {
+        let problem =
+            assert_problem(app.get(&format!("/api/metrics/types?{bad}")).await, 422).await;
+        let field = bad.split('=').next().unwrap_or_default().to_owned();
+        assert_eq!(error_fields(&problem), [(None, field)], "{bad}");
+    }
+}

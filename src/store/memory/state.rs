@@ -117,11 +117,16 @@ impl State {
         self.slot(id).map(|s| &s.series)
     }
 
-    /// Every type in name order with its series.
-    pub fn all(&self) -> impl Iterator<Item = (&MetricType, &Series)> {
+    /// The types after `after` (all, without it) in name order, with their series.
+    pub fn all_after(
+        &self,
+        after: Option<&MetricType>,
+    ) -> impl Iterator<Item = (&MetricType, &Series)> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let from = after.map_or(Unbounded, Excluded);
         self.ids
-            .values()
-            .filter_map(|&id| self.slot(id))
+            .range::<MetricType, _>((from, Unbounded))
+            .filter_map(|(_, &id)| self.slot(id))
             .map(|s| (&s.name, &s.series))
     }
 

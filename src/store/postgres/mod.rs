@@ -294,15 +294,26 @@ impl MetricStore for PostgresStore {
             .collect())
     }
 
-    async fn types(&self) -> Result<Vec<TypeInfo>, StoreError> {
+    async fn types_page(
+        &self,
+        after: Option<&MetricType>,
+        limit: usize,
+    ) -> Result<Vec<TypeInfo>, StoreError> {
         self.check_ready()?;
         let query = sqlx::query_as::<_, (String, i64, DateTime<Utc>)>(
             // Byte order, whatever the database's collation (as the embedded store sorts).
-            "SELECT type, count(*)::int8, max(ts) FROM metrics GROUP BY type ORDER BY type COLLATE \"C\"",
+            "SELECT type, count(*)::int8, max(ts) FROM metrics \
+             WHERE $1::text IS NULL OR type COLLATE \"C\" > $1::text \
+             GROUP BY type ORDER BY type COLLATE \"C\" LIMIT $2",
         )
+        .bind(after.map(MetricType::as_str))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool);
         let rows = guarded(&self.breaker, self.timeout, "query", query).await?;
-        self.types.store(rows.len() as u64, Ordering::Relaxed);
+        if after.is_none() && rows.len() < limit {
+            // The whole listing: the count is known.
+            self.types.store(rows.len() as u64, Ordering::Relaxed);
+        }
         Ok(rows
             .into_iter()
             .filter_map(|(name, count, last)| {
