@@ -78,6 +78,8 @@ pub const DEFAULT_DATABASE_COMMIT_DELAY: &str = "0ms";
 pub const DEFAULT_DATABASE_COMMIT_ROWS: usize = 5_000;
 pub const DEFAULT_DATABASE_MAX_COMMITS: usize = 2;
 pub const DEFAULT_DASHBOARD_MAX_STREAMS: usize = 200;
+/// A few tabs of the dashboard per operator.
+pub const DEFAULT_DASHBOARD_MAX_STREAMS_PER_CLIENT: usize = 4;
 pub const DEFAULT_DASHBOARD_SESSION_TTL: &str = "8h";
 pub const DEFAULT_SIGN_IN_MAX_FAILURES: usize = 10;
 pub const DEFAULT_SIGN_IN_FAILURE_WINDOW: &str = "1m";
@@ -213,6 +215,7 @@ impl Default for Settings {
             dashboard: DashboardSettings {
                 enabled: true,
                 max_streams: DEFAULT_DASHBOARD_MAX_STREAMS,
+                max_streams_per_client: DEFAULT_DASHBOARD_MAX_STREAMS_PER_CLIENT,
                 session_ttl: parse::default_duration(DEFAULT_DASHBOARD_SESSION_TTL),
             },
         }

@@ -122,6 +122,10 @@ pub struct DashboardSettings {
     #[arg(id = "dashboard_max_streams", global = true, long = "dashboard-max-streams", env = "DASHBOARD_MAX_STREAMS", default_value_t = DEFAULT_DASHBOARD_MAX_STREAMS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     pub max_streams: usize,
+    /// Live-update streams one client may hold open at once; more are refused with 429.
+    #[arg(id = "dashboard_max_streams_per_client", global = true, long = "dashboard-max-streams-per-client", env = "DASHBOARD_MAX_STREAMS_PER_CLIENT", default_value_t = DEFAULT_DASHBOARD_MAX_STREAMS_PER_CLIENT,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub max_streams_per_client: usize,
     /// How long an operator stays signed in to the dashboard.
     #[arg(id = "dashboard_session_ttl", global = true, long = "dashboard-session-ttl", env = "DASHBOARD_SESSION_TTL", default_value = DEFAULT_DASHBOARD_SESSION_TTL, value_parser = parse_positive_duration)]
     pub session_ttl: Duration,

@@ -41,6 +41,22 @@ fn grouped(n: i64) -> String {
     out
 }
 
+/// Bytes in binary units: `512 B`, `3.4 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
 /// A 0..1 ratio as `12.5%`.
 pub fn percent(ratio: f64) -> String {
     if !ratio.is_finite() {

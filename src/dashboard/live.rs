@@ -3,17 +3,26 @@
 //! once and publishes it. Every open stream of that page then sends the same
 //! bytes, so the work per tick does not grow with the number of viewers.
 //! Streams end when the client leaves or the service begins to shut down.
+//!
+//! The metrics page's fragment queries the store, so only this task renders
+//! it, at most every `METRICS_REFRESH`: page loads and new streams take the
+//! newest one (a page load with none yet asks the task for one and waits a
+//! moment). Streams are capped in total and per client.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::Stream;
+use parking_lot::Mutex;
 use poem::web::sse::Event;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 use super::Dashboard;
 use super::snapshot::Snapshot;
+use crate::limiter::ClientKey;
 
 /// How often the history is sampled and fragments are pushed.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -22,6 +31,8 @@ pub const TICK: Duration = Duration::from_secs(1);
 pub const METRICS_REFRESH: Duration = Duration::from_secs(5);
 /// Browsers reconnect after this long when a stream drops (milliseconds).
 pub const RETRY_MS: u64 = 2_000;
+/// How long a page load with no metrics fragment yet waits for the first one.
+const FIRST_METRICS_WAIT: Duration = Duration::from_secs(2);
 
 /// The pages with a live region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,39 +72,92 @@ impl Page {
     }
 }
 
-/// One channel per page holding its newest fragment, and the stream count.
+/// One channel per page holding its newest fragment, and the stream counts.
 pub struct Live {
     channels: [watch::Sender<Arc<str>>; 5],
     open: Arc<AtomicUsize>,
     max_streams: usize,
+    per_client: Arc<Mutex<HashMap<ClientKey, usize>>>,
+    max_per_client: usize,
+    /// A page load wants the metrics fragment and none is fresh.
+    metrics_wanted: AtomicBool,
+    /// When the metrics fragment was last gathered.
+    metrics_at: Mutex<Option<Instant>>,
+    /// Wakes the task before its tick (a metrics fragment is wanted).
+    kick: Notify,
 }
 
-/// Held by each open stream; gives its slot back when the stream ends.
-pub struct StreamSlot(Arc<AtomicUsize>);
+/// Why a stream was not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamRefused {
+    /// `DASHBOARD_MAX_STREAMS` are open.
+    Full,
+    /// This client has `DASHBOARD_MAX_STREAMS_PER_CLIENT` open.
+    PerClient,
+}
+
+/// Held by each open stream; gives its slots back when the stream ends.
+pub struct StreamSlot {
+    open: Arc<AtomicUsize>,
+    per_client: Arc<Mutex<HashMap<ClientKey, usize>>>,
+    client: ClientKey,
+}
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        let mut per_client = self.per_client.lock();
+        if let Some(n) = per_client.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                per_client.remove(&self.client);
+            }
+        }
     }
 }
 
 impl Live {
-    pub fn new(max_streams: usize) -> Self {
+    pub fn new(max_streams: usize, max_per_client: usize) -> Self {
         Self {
             channels: std::array::from_fn(|_| watch::Sender::new(Arc::from(""))),
             open: Arc::default(),
             max_streams,
+            per_client: Arc::default(),
+            max_per_client,
+            metrics_wanted: AtomicBool::new(false),
+            metrics_at: Mutex::new(None),
+            kick: Notify::new(),
         }
     }
 
-    /// A slot for one more stream, unless `max_streams` are open.
-    pub fn open_stream(&self) -> Option<StreamSlot> {
-        self.open
+    /// Slots for one more stream of `client`, unless it or everyone has their fill.
+    pub fn open_stream(&self, client: ClientKey) -> Result<StreamSlot, StreamRefused> {
+        let mut per_client = self.per_client.lock();
+        let mine = per_client.entry(client).or_insert(0);
+        if *mine >= self.max_per_client {
+            if *mine == 0 {
+                per_client.remove(&client);
+            }
+            return Err(StreamRefused::PerClient);
+        }
+        if self
+            .open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.max_streams).then_some(n + 1)
             })
-            .ok()
-            .map(|_| StreamSlot(Arc::clone(&self.open)))
+            .is_err()
+        {
+            if *mine == 0 {
+                per_client.remove(&client);
+            }
+            return Err(StreamRefused::Full);
+        }
+        *mine += 1;
+        Ok(StreamSlot {
+            open: Arc::clone(&self.open),
+            per_client: Arc::clone(&self.per_client),
+            client,
+        })
     }
 
     pub fn open_streams(&self) -> usize {
@@ -116,29 +180,77 @@ impl Live {
     fn subscribe(&self, page: Page) -> watch::Receiver<Arc<str>> {
         self.channels[page.index()].subscribe()
     }
+
+    /// The newest metrics fragment, as the task gathered it; with none yet (or a stale
+    /// one), asks the task for one, and waits for it only when there is none at all.
+    pub async fn metrics_fragment(&self) -> Arc<str> {
+        let mut rx = self.subscribe(Page::Metrics);
+        let fresh = self
+            .metrics_at
+            .lock()
+            .is_some_and(|at| at.elapsed() < 2 * METRICS_REFRESH);
+        if !fresh {
+            self.metrics_wanted.store(true, Ordering::Release);
+            self.kick.notify_one();
+            if rx.borrow().is_empty() {
+                let _ = tokio::time::timeout(FIRST_METRICS_WAIT, rx.changed()).await;
+            }
+        }
+        rx.borrow().clone()
+    }
+
+    /// Whether the metrics fragment is due: watched or wanted, and not gathered within
+    /// `METRICS_REFRESH` (unless there is none at all).
+    fn metrics_due(&self) -> bool {
+        let wanted = self.metrics_wanted.load(Ordering::Acquire);
+        if !wanted && !self.watched(Page::Metrics) {
+            return false;
+        }
+        let at = *self.metrics_at.lock();
+        at.is_none_or(|at| at.elapsed() >= METRICS_REFRESH)
+    }
 }
 
-/// The once-a-second task: sample, then render each watched page once.
+/// Renders and publishes the metrics fragment (the store's queries, once for everyone).
+async fn gather_metrics(dashboard: &Dashboard, snapshot: &Snapshot) {
+    dashboard
+        .live
+        .metrics_wanted
+        .store(false, Ordering::Release);
+    *dashboard.live.metrics_at.lock() = Some(Instant::now());
+    let html = dashboard.render_metrics(snapshot).await;
+    dashboard.live.publish(Page::Metrics, html);
+}
+
+/// The once-a-second task: sample, then render each watched page once. Between ticks it
+/// wakes only to gather a wanted metrics fragment.
 pub async fn run(dashboard: Arc<Dashboard>) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut metrics_gathered: Option<tokio::time::Instant> = None;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = dashboard.live.kick.notified() => {
+                if dashboard.live.metrics_due() {
+                    gather_metrics(&dashboard, &Snapshot::take(&dashboard.state)).await;
+                }
+                continue;
+            }
+        }
         let snapshot = Snapshot::take(&dashboard.state);
         dashboard.history.lock().record(&snapshot);
         for page in Page::ALL {
-            if !dashboard.live.watched(page) {
+            if page == Page::Metrics {
+                if dashboard.live.metrics_due() {
+                    gather_metrics(&dashboard, &snapshot).await;
+                } else if dashboard.live.watched(page) {
+                    // Spare the store: the same fragment until METRICS_REFRESH passes.
+                    dashboard.live.republish(page);
+                }
                 continue;
             }
-            if page == Page::Metrics {
-                // Spare the store (a database scans per type): fresh data
-                // every METRICS_REFRESH, the same fragment in between.
-                if metrics_gathered.is_some_and(|at| at.elapsed() < METRICS_REFRESH) {
-                    dashboard.live.republish(page);
-                    continue;
-                }
-                metrics_gathered = Some(tokio::time::Instant::now());
+            if !dashboard.live.watched(page) {
+                continue;
             }
             let html = dashboard.render_live(page, &snapshot).await;
             dashboard.live.publish(page, html);

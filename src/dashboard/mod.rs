@@ -58,7 +58,10 @@ impl Dashboard {
             cache_settings: settings.cache.clone(),
             builtin_upstream: settings.upstream.url.is_none(),
             history: Mutex::new(History::default()),
-            live: Live::new(settings.dashboard.max_streams),
+            live: Live::new(
+                settings.dashboard.max_streams,
+                settings.dashboard.max_streams_per_client,
+            ),
             sessions: Sessions::new(settings.dashboard.session_ttl),
         })
     }
@@ -68,10 +71,11 @@ impl Dashboard {
         self.live.open_streams()
     }
 
-    /// The live region of `page`, rendered from `snapshot` and the history.
+    /// The live region of `page`, rendered from `snapshot` and the history; the metrics
+    /// page's is the live task's newest (it queries the store: never per request).
     pub async fn render_live(&self, page: Page, snapshot: &Snapshot) -> String {
         let rendered = match page {
-            Page::Metrics => MetricsLive::gather(&self.state).await.render(),
+            Page::Metrics => return self.live.metrics_fragment().await.to_string(),
             _ => {
                 let history = self.history.lock();
                 match page {
@@ -86,12 +90,22 @@ impl Dashboard {
                 }
             }
         };
-        rendered.unwrap_or_else(|e| {
-            tracing::error!(error = %e, page = page.as_str(), "dashboard fragment failed to render");
-            "<p class=\"error\">This part of the page could not be rendered; see the service log.</p>"
-                .to_owned()
-        })
+        rendered.unwrap_or_else(|e| render_failed(page, e))
     }
+
+    /// The metrics page's live region, from the store (the live task calls this).
+    async fn render_metrics(&self, snapshot: &Snapshot) -> String {
+        MetricsLive::gather(&self.state, snapshot)
+            .await
+            .render()
+            .unwrap_or_else(|e| render_failed(Page::Metrics, e))
+    }
+}
+
+fn render_failed(page: Page, e: askama::Error) -> String {
+    tracing::error!(error = %e, page = page.as_str(), "dashboard fragment failed to render");
+    "<p class=\"error\">This part of the page could not be rendered; see the service log.</p>"
+        .to_owned()
 }
 
 /// `/dashboard` and everything under it, with the security headers.

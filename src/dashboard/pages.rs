@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::Dashboard;
 use super::format;
-use super::live::{self, Page};
+use super::live::{self, Page, StreamRefused};
 use super::snapshot::Snapshot;
 use super::views::metrics::SummaryView;
 use crate::api::problem::Problem;
@@ -292,7 +292,11 @@ pub struct StreamQuery {
 /// `GET /dashboard/stream?page=…`: `update` events carrying the page's live
 /// fragment, at least once a second.
 #[handler]
-pub async fn stream(d: Data<&Arc<Dashboard>>, Query(q): Query<StreamQuery>) -> Response {
+pub async fn stream(
+    d: Data<&Arc<Dashboard>>,
+    req: &Request,
+    Query(q): Query<StreamQuery>,
+) -> Response {
     let Some(page) = Page::parse(&q.page) else {
         return Problem::status(
             StatusCode::BAD_REQUEST,
@@ -300,11 +304,29 @@ pub async fn stream(d: Data<&Arc<Dashboard>>, Query(q): Query<StreamQuery>) -> R
         )
         .into_response();
     };
-    let Some(slot) = d.live.open_stream() else {
-        let mut resp = Problem::unavailable("too many dashboard streams are open").into_response();
-        resp.headers_mut()
-            .insert("retry-after", poem::http::HeaderValue::from_static("5"));
-        return resp;
+    let (_, client) = d.state.identify.client(req);
+    let slot = match d.live.open_stream(client) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            let mut resp = match refused {
+                StreamRefused::Full => {
+                    Problem::unavailable("too many dashboard streams are open").into_response()
+                }
+                StreamRefused::PerClient => Problem {
+                    problem_type: "urn:tally:problem:too-many-streams".into(),
+                    title: "Too Many Requests".into(),
+                    status: StatusCode::TOO_MANY_REQUESTS.as_u16(),
+                    detail: "this client has as many dashboard streams open as it may \
+                             (DASHBOARD_MAX_STREAMS_PER_CLIENT); close one first"
+                        .into(),
+                    errors: None,
+                }
+                .into_response(),
+            };
+            resp.headers_mut()
+                .insert("retry-after", poem::http::HeaderValue::from_static("5"));
+            return resp;
+        }
     };
     let first = d.render_live(page, &Snapshot::take(&d.state)).await;
     let events = live::events(Arc::clone(&d), page, first, slot);

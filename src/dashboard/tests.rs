@@ -27,6 +27,13 @@ fn row(name: &str) -> BreakerRow {
 #[test]
 fn a_hostile_metric_type_renders_as_text() {
     let html = MetricsLive {
+        limits: vec![super::views::Stat::new(
+            "Types",
+            "1 of 2".into(),
+            "<i>hint</i>",
+        )],
+        near_cap: true,
+        newest: vec![(HOSTILE.into(), "<em>now</em>".into())],
         types: vec![TypeRow {
             name: HOSTILE.into(),
             count: "1".into(),
@@ -34,13 +41,21 @@ fn a_hostile_metric_type_renders_as_text() {
             last_at: "now".into(),
             spark: Chart::sparkline(&[1.0, 2.0]),
         }],
-        total: 1,
+        total: Some(1),
         error: Some("<b>store</b>".into()),
     }
     .render()
     .expect("renders");
     assert!(!html.contains("<script>"), "{html}");
     assert!(!html.contains("<b>store"), "{html}");
+    assert!(
+        !html.contains("<i>hint") && !html.contains("<em>now"),
+        "{html}"
+    );
+    assert!(
+        html.contains("data-newest-type=\"&#60;script&#62;"),
+        "{html}"
+    );
     assert!(
         html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
         "{html}"

@@ -506,3 +506,112 @@ async fn the_summary_explorer_is_rate_limited_like_the_api() {
         assert_eq!(resp.status(), 200, "the overview is not limited");
     }
 }
+
+/// A client may hold a few streams (`DASHBOARD_MAX_STREAMS_PER_CLIENT`); past them it
+/// gets 429, while another client still gets its own.
+#[tokio::test]
+async fn streams_are_capped_per_client() {
+    let app = app_with(|s| s.dashboard.max_streams_per_client = 3).await;
+    let from = |ip: &str| {
+        reqwest::Client::builder()
+            .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
+            .build()
+            .expect("client")
+    };
+    let one = from("127.0.0.7");
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let resp = one
+            .get(app.url("/dashboard/stream?page=overview"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(resp.status(), 200);
+        open.push(resp);
+    }
+    let refused = one
+        .get(app.url("/dashboard/stream?page=metrics"))
+        .send()
+        .await
+        .expect("sent");
+    assert!(!header(&refused, "retry-after").is_empty());
+    let problem = assert_problem(refused, 429).await;
+    assert_eq!(problem["type"], "urn:tally:problem:too-many-streams");
+    let other = from("127.0.0.8")
+        .get(app.url("/dashboard/stream?page=metrics"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(other.status(), 200);
+    drop(open);
+}
+
+/// The metrics page's data comes from the store once per refresh for everyone: a crowd
+/// of page loads and stream opens runs no store query of its own.
+#[tokio::test]
+async fn page_loads_and_streams_share_one_store_query() {
+    use crate::faulty_store::FaultyStore;
+    use crate::helpers::spawn_app_with_store;
+    let redis = TestRedis::start().await;
+    let mut s = test_settings(&redis);
+    s.limiter.enabled = false;
+    s.dashboard.max_streams_per_client = 100;
+    let store = FaultyStore::new();
+    let app = spawn_app_with_store(redis, s, store.clone()).await;
+    assert_eq!(
+        app.post_metric(&json!({"timestamp": crate::helpers::now(), "value": 1.0, "type": "x"}))
+            .await
+            .status(),
+        201
+    );
+    let client = browser();
+    let started = Instant::now();
+    let mut streams = Vec::new();
+    for _ in 0..12 {
+        let page = text(&client, app.url("/dashboard/metrics")).await;
+        assert!(page.contains("data-type=\"x\""), "the page shows the data");
+        let resp = client
+            .get(app.url("/dashboard/stream?page=metrics"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(resp.status(), 200);
+        streams.push(resp);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let listings = store.listings.load(std::sync::atomic::Ordering::SeqCst);
+    // One gathering a METRICS_REFRESH (5 s), plus the first.
+    let allowed = 2 + (elapsed / 5.0) as u64;
+    assert!(listings <= allowed, "{listings} listings in {elapsed:.1} s");
+    drop(streams);
+}
+
+/// The metrics page shows the store against its limits and the newest types.
+#[tokio::test]
+async fn the_metrics_page_shows_the_store_against_its_limits() {
+    let app = app_with(|s| s.store.max_types = 4).await;
+    for name in ["old.one", "mid.one", "new.one", "newest.one"] {
+        assert_eq!(app.post_metric(&metric(name, 1.0)).await.status(), 201);
+    }
+    assert_eq!(
+        app.post_metric(&metric("one.too.many", 1.0)).await.status(),
+        409
+    );
+    // The live task gathers once a second at most; wait for a fresh fragment.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let page = loop {
+        let page = text(&browser(), app.url("/dashboard/metrics")).await;
+        if page.contains("4 of 4") && page.contains("data-newest-type=\"newest.one\"") {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(page.contains("data-near-cap"), "flagged near the cap");
+    assert!(page.contains("of TALLY_MAX_MEMORY"));
+    let newest = page
+        .find("data-newest-type=\"newest.one\"")
+        .expect("newest");
+    let oldest = page.find("data-newest-type=\"old.one\"").expect("old");
+    assert!(newest < oldest, "newest first");
+}

@@ -1,5 +1,5 @@
 //! A store that wraps the embedded one and can be told to fail or to be slow,
-//! and counts the summaries it computes.
+//! and counts the summaries it computes and the listings it answers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +14,7 @@ pub struct FaultyStore {
     pub failing: AtomicBool,
     pub summary_delay_ms: AtomicU64,
     pub summaries: AtomicU64,
+    pub listings: AtomicU64,
 }
 
 impl FaultyStore {
@@ -26,6 +27,7 @@ impl FaultyStore {
             failing: AtomicBool::new(false),
             summary_delay_ms: AtomicU64::new(0),
             summaries: AtomicU64::new(0),
+            listings: AtomicU64::new(0),
         })
     }
 
@@ -78,11 +80,16 @@ impl MetricStore for FaultyStore {
         after: Option<&MetricType>,
         limit: usize,
     ) -> Result<Vec<TypeInfo>, StoreError> {
+        self.listings.fetch_add(1, Ordering::SeqCst);
         self.check()?;
         self.inner.types_page(after, limit).await
     }
 
     fn stats(&self) -> StoreStats {
         self.inner.stats()
+    }
+
+    async fn newest_types(&self) -> Vec<(MetricType, chrono::DateTime<chrono::Utc>)> {
+        self.inner.newest_types().await
     }
 }

@@ -1,14 +1,20 @@
-//! `/dashboard/metrics`: every stored type with its count, latest value and a
-//! sparkline of its newest points, and one type's summary (through the same
-//! read-through cache as `GET /api/metrics/summary`, so the same numbers).
+//! `/dashboard/metrics`: the store's use of its limits (types against the cap,
+//! memory against the budget, evictions, refused writes, the newest types), the
+//! first types by name with their count, latest value and a sparkline of their
+//! newest points, and one type's summary (through the same read-through cache
+//! as `GET /api/metrics/summary`, so the same numbers). The live part is
+//! gathered by the live task only, at most every `METRICS_REFRESH`.
 
 use std::time::Duration;
 
 use askama::Template;
 
+use super::Stat;
 use crate::dashboard::charts::{Chart, Line};
 use crate::dashboard::format;
+use crate::dashboard::snapshot::Snapshot;
 use crate::state::AppState;
+use crate::store::StoreStats;
 
 /// Types listed (sorted by name); the page says how many more there are.
 pub const TYPES_SHOWN: usize = 50;
@@ -26,42 +32,120 @@ pub struct TypeRow {
     pub spark: Line,
 }
 
+/// Newest types listed.
+pub const NEWEST_SHOWN: usize = 10;
+
 #[derive(Template)]
 #[template(path = "dashboard/live/metrics.html")]
 pub struct MetricsLive {
+    /// The store against its limits (embedded store only).
+    pub limits: Vec<Stat>,
+    /// Types nearer the cap than this share are flagged.
+    pub near_cap: bool,
+    /// (name, created at), newest first.
+    pub newest: Vec<(String, String)>,
     pub types: Vec<TypeRow>,
-    pub total: usize,
+    /// Types stored, when the store knows (`None`: at least `types.len()`).
+    pub total: Option<u64>,
     /// Set when the store failed or did not answer in time.
     pub error: Option<String>,
 }
 
 impl MetricsLive {
-    pub async fn gather(state: &AppState) -> Self {
-        match tokio::time::timeout(STORE_TIMEOUT, rows(state)).await {
-            Ok(Ok((types, total))) => Self {
-                types,
-                total,
-                error: None,
-            },
-            Ok(Err(e)) => Self::failed(e),
-            Err(_) => Self::failed("the store did not answer in time".to_owned()),
-        }
-    }
-
-    fn failed(error: String) -> Self {
-        Self {
+    pub async fn gather(state: &AppState, snapshot: &Snapshot) -> Self {
+        let mut live = Self {
+            limits: limits(&snapshot.store),
+            near_cap: snapshot
+                .store
+                .limits
+                .is_some_and(|l| snapshot.store.types as f64 >= NEAR_CAP * l.max_types as f64),
+            newest: Vec::new(),
             types: Vec::new(),
-            total: 0,
-            error: Some(error),
+            total: snapshot.store.limits.map(|_| snapshot.store.types),
+            error: None,
+        };
+        match tokio::time::timeout(STORE_TIMEOUT, rows(state)).await {
+            Ok(Ok(types)) => live.types = types,
+            Ok(Err(e)) => live.error = Some(e),
+            Err(_) => live.error = Some("the store did not answer in time".to_owned()),
         }
+        live.newest = state
+            .store
+            .newest_types()
+            .await
+            .into_iter()
+            .take(NEWEST_SHOWN)
+            .map(|(name, at)| (name.as_str().to_owned(), format::time(at)))
+            .collect();
+        live
     }
 }
 
-async fn rows(state: &AppState) -> Result<(Vec<TypeRow>, usize), String> {
-    let types = state.store.types().await.map_err(|e| e.to_string())?;
-    let total = types.len();
-    let mut rows = Vec::with_capacity(total.min(TYPES_SHOWN));
-    for info in types.into_iter().take(TYPES_SHOWN) {
+/// The share of the type cap past which the page flags it.
+const NEAR_CAP: f64 = 0.9;
+
+/// Tiles for the store's limits (none for a store without them).
+fn limits(store: &StoreStats) -> Vec<Stat> {
+    let Some(l) = store.limits else {
+        return Vec::new();
+    };
+    let share = |n: u64, of: u64| format::percent(n as f64 / of.max(1) as f64);
+    vec![
+        Stat::new(
+            "Types",
+            format!(
+                "{} of {}",
+                format::count(store.types),
+                format::count(l.max_types)
+            ),
+            format!("{} of TALLY_MAX_TYPES", share(store.types, l.max_types)),
+        ),
+        Stat::new(
+            "Memory",
+            format!(
+                "{} of {}",
+                format::bytes(store.memory_bytes),
+                format::bytes(l.max_bytes)
+            ),
+            format!(
+                "{} of TALLY_MAX_MEMORY",
+                share(store.memory_bytes, l.max_bytes)
+            ),
+        ),
+        Stat::new(
+            "Points",
+            format::count(store.points),
+            format!(
+                "of at most {} (TALLY_MAX_POINTS)",
+                format::count(l.max_points)
+            ),
+        ),
+        Stat::new(
+            "Evicted",
+            format::count(store.evicted_retention + store.evicted_capacity + store.evicted_memory),
+            format!(
+                "retention {} · points limit {} · memory {}",
+                format::count(store.evicted_retention),
+                format::count(store.evicted_capacity),
+                format::count(store.evicted_memory)
+            ),
+        ),
+        Stat::new(
+            "Refused writes",
+            format::count(store.refused_type_limit),
+            "new types past the cap (409)",
+        ),
+    ]
+}
+
+async fn rows(state: &AppState) -> Result<Vec<TypeRow>, String> {
+    let types = state
+        .store
+        .types_page(None, TYPES_SHOWN)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut rows = Vec::with_capacity(types.len());
+    for info in types {
         let recent = state
             .store
             .recent(&info.metric_type, SPARK_POINTS)
@@ -79,7 +163,7 @@ async fn rows(state: &AppState) -> Result<(Vec<TypeRow>, usize), String> {
             spark: Chart::sparkline(&values),
         });
     }
-    Ok((rows, total))
+    Ok(rows)
 }
 
 /// One type's summary, for the section under the table.
