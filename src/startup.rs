@@ -14,7 +14,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::api::external::UPSTREAM;
-use crate::api::{self, payload::BodyLimit, problem::Problem};
+use crate::api::payload::{BodyLimit, InFlight};
+use crate::api::{self, problem::Problem};
 use crate::breaker::Breakers;
 use crate::cache::SummaryCache;
 use crate::config::Settings;
@@ -276,6 +277,7 @@ pub fn routes(
         .data(BodyLimit {
             bytes: settings.server.max_body_bytes,
             timeout: settings.server.body_timeout,
+            in_flight: InFlight::new(settings.server.max_inflight_bytes),
         })
         .with(RateLimit::new(limiter))
         .with(CatchPanic::new().with_handler(|_| {

@@ -3,6 +3,13 @@
 //! bare deserialisation error. `T` only documents the schema in the spec.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::IntoResponse;
+use poem::http::HeaderValue;
+use poem::http::header::RETRY_AFTER;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use poem::error::ReadBodyError;
 use poem::{Request, RequestBody, Result};
@@ -12,16 +19,66 @@ use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use serde_json::Value;
 
-/// Largest body a JSON payload may have, and how long it may take to arrive; installed
-/// as request data at startup.
-#[derive(Debug, Clone, Copy)]
+use super::problem::Problem;
+
+/// Largest body a JSON payload may have, how long it may take to arrive, and the bytes
+/// of bodies held at once; installed as request data at startup.
+#[derive(Debug, Clone)]
 pub struct BodyLimit {
     pub bytes: usize,
     pub timeout: std::time::Duration,
+    pub in_flight: InFlight,
+}
+
+/// Request-body bytes decoded at once (`TALLY_MAX_INFLIGHT_BYTES`), in KiB permits. A
+/// parsed JSON body takes about ten times its size until its handler ends, so this is
+/// what bounds the memory of many large requests arriving together; past it a read body
+/// waits for room (up to `TALLY_BODY_TIMEOUT`, then 503). Room is taken once the body is
+/// read, so a slow sender holds none while it sends.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    permits: Arc<Semaphore>,
+    total: u32,
+}
+
+impl InFlight {
+    pub fn new(bytes: usize) -> Self {
+        let total = kib(bytes).clamp(1, Semaphore::MAX_PERMITS as u32);
+        Self {
+            permits: Arc::new(Semaphore::new(total as usize)),
+            total,
+        }
+    }
+
+    /// Room for a body of `bytes` (a body larger than the whole budget takes all of it).
+    async fn room(&self, bytes: usize, wait: Duration) -> Result<OwnedSemaphorePermit> {
+        let want = kib(bytes).clamp(1, self.total);
+        let acquire = Arc::clone(&self.permits).acquire_many_owned(want);
+        match tokio::time::timeout(wait, acquire).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                let mut resp = Problem::unavailable(
+                    "too many request bodies are being read at once \
+                     (TALLY_MAX_INFLIGHT_BYTES); retry shortly",
+                )
+                .into_response();
+                resp.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                Err(poem::Error::from_response(resp))
+            }
+        }
+    }
+}
+
+/// Permits are KiB, rounded up.
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
 }
 
 pub struct JsonBody<T> {
     pub value: Value,
+    /// The body's share of `TALLY_MAX_INFLIGHT_BYTES`, given back when the handler ends.
+    _room: Option<OwnedSemaphorePermit>,
     _schema: PhantomData<fn() -> T>,
 }
 
@@ -46,11 +103,9 @@ impl<T: Type> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> Result<Self> {
-        let (limit, timeout) = request
-            .data::<BodyLimit>()
-            .map_or((usize::MAX, std::time::Duration::MAX), |l| {
-                (l.bytes, l.timeout)
-            });
+        let settings = request.data::<BodyLimit>();
+        let (limit, timeout) =
+            settings.map_or((usize::MAX, Duration::MAX), |l| (l.bytes, l.timeout));
         let declared = request
             .header(poem::http::header::CONTENT_LENGTH)
             .and_then(|v| v.parse::<u64>().ok());
@@ -68,6 +123,11 @@ impl<T: Type> ParsePayload for JsonBody<T> {
             ));
         };
         let bytes = bytes?;
+        // Room to decode it, once read (a slow sender holds none while it sends).
+        let room = match settings {
+            Some(s) => Some(s.in_flight.room(bytes.len(), timeout).await?),
+            None => None,
+        };
         if bytes.is_empty() {
             return Err(ParseRequestPayloadError {
                 reason: "the request body is empty".into(),
@@ -79,6 +139,7 @@ impl<T: Type> ParsePayload for JsonBody<T> {
         })?;
         Ok(Self {
             value,
+            _room: room,
             _schema: PhantomData,
         })
     }

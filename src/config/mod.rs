@@ -44,6 +44,8 @@ pub const DEFAULT_MAX_FUTURE_SKEW: &str = "5m";
 pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "10s";
 pub const DEFAULT_HEADER_TIMEOUT: &str = "10s";
 pub const DEFAULT_BODY_TIMEOUT: &str = "30s";
+/// Four of the largest bodies at once: about 40 MiB while they are parsed.
+pub const DEFAULT_MAX_INFLIGHT_BYTES: &str = "4MiB";
 /// Above the 60 s idle timeout of common load balancers, so they close first.
 pub const DEFAULT_KEEPALIVE_TIMEOUT: &str = "75s";
 pub const DEFAULT_SEND_TIMEOUT: &str = "30s";
@@ -144,6 +146,7 @@ impl Default for Settings {
                 shutdown_timeout: parse::default_duration(DEFAULT_SHUTDOWN_TIMEOUT),
                 header_timeout: parse::default_duration(DEFAULT_HEADER_TIMEOUT),
                 body_timeout: parse::default_duration(DEFAULT_BODY_TIMEOUT),
+                max_inflight_bytes: parse::default_size(DEFAULT_MAX_INFLIGHT_BYTES) as usize,
                 keepalive_timeout: parse::default_duration(DEFAULT_KEEPALIVE_TIMEOUT),
                 send_timeout: parse::default_duration(DEFAULT_SEND_TIMEOUT),
                 max_connections: DEFAULT_MAX_CONNECTIONS,

@@ -23,6 +23,11 @@ pub struct ServerSettings {
     /// opening); slower clients are disconnected.
     #[arg(global = true, long = "header-timeout", env = "TALLY_HEADER_TIMEOUT", default_value = DEFAULT_HEADER_TIMEOUT, value_parser = parse_positive_duration)]
     pub header_timeout: Duration,
+    /// Request-body bytes read and decoded at once (a parsed JSON body takes about ten
+    /// times its size); more wait for room, up to the body timeout, then 503.
+    #[arg(global = true, long = "max-inflight-bytes", env = "TALLY_MAX_INFLIGHT_BYTES", default_value = DEFAULT_MAX_INFLIGHT_BYTES,
+          value_parser = |raw: &str| parse_size(raw).map(|n| n.min(usize::MAX as u64) as usize))]
+    pub max_inflight_bytes: usize,
     /// A request's body must arrive within this of its head (else 408).
     #[arg(global = true, long = "body-timeout", env = "TALLY_BODY_TIMEOUT", default_value = DEFAULT_BODY_TIMEOUT, value_parser = parse_positive_duration)]
     pub body_timeout: Duration,
