@@ -191,3 +191,29 @@ impl<T: Type> poem::IntoResponse for RenderedJson<T> {
             .body(self.body)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn bodies_wait_for_room_and_give_up_after_the_body_timeout() {
+        let room = InFlight::new(4 * 1024);
+        let wait = Duration::from_secs(30);
+        let first = room.room(3 * 1024, wait).await.expect("room");
+        // Larger than what is left: waits, then 503 with Retry-After.
+        let refused = match room.room(2 * 1024, wait).await {
+            Ok(_) => panic!("room past the budget"),
+            Err(e) => e,
+        };
+        let resp = refused.into_response();
+        assert_eq!(resp.status(), poem::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers().get(RETRY_AFTER).unwrap(), "1");
+        // A body larger than the whole budget takes all of it once the rest is free.
+        drop(first);
+        let all = room.room(100 * 1024, wait).await.expect("all of it");
+        assert!(room.room(1, Duration::from_millis(10)).await.is_err());
+        drop(all);
+        let _free = room.room(1, wait).await.expect("free again");
+    }
+}
