@@ -15,6 +15,8 @@
 # nothing); SINK=python uses tests/otlp/check_traces.py --sink instead.
 # MODE=lease: both limit; `off` asks Redis for every decision
 # (RATE_LIMIT_LEASE_MS=0), `on` has quota leases (the default).
+# MODE=baseline: `on` is this build, `off` the binary at BASELINE_BIN (an
+# earlier commit built apart, e.g. in a git worktree), both with defaults.
 # Runs load.sh against them in alternation, ROUNDS times (which goes first
 # swaps each round), so drift on a noisy machine hits both alike, and prints
 # every table plus the median ingest ratio. AT_ONCE=1 runs the two load.sh
@@ -59,7 +61,9 @@ for v in on off; do
     telemetry:off) extra=(METRICS_ENABLED=false) ;;
     exporter:off) extra=(OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink_port TRACES_EXPORTER=opentelemetry-otlp) ;;
   esac
-  env "${common[@]}" "${extra[@]}" TALLY_ADDR=127.0.0.1:${port[$v]} ./target/release/tally 2>"$work/$v.log" &
+  bin=./target/release/tally
+  [ "$mode:$v" = baseline:off ] && bin=${BASELINE_BIN:?MODE=baseline needs BASELINE_BIN}
+  env "${common[@]}" "${extra[@]}" TALLY_ADDR=127.0.0.1:${port[$v]} "$bin" 2>"$work/$v.log" &
   pids+=($!)
 done
 for v in on off; do wait_ready "http://127.0.0.1:${port[$v]}"; done

@@ -10,8 +10,8 @@
 //!   stalled event-stream client.
 //!
 //! The phase is read off the bytes: the head ends at its first empty line (`\r\n\r\n`,
-//! or `\n\n`, which HTTP/1 parsers accept); a read after the response began writing
-//! starts the idle wait. A connection that opens with the HTTP/2 preface has frames, not
+//! or `\n\n`, which HTTP/1 parsers accept); once the response begins, the connection
+//! waits idle until the next request's first byte. A connection that opens with the HTTP/2 preface has frames, not
 //! heads: it only gets the idle deadline, reset by every byte either way. An expired
 //! deadline is a `TimedOut` error to hyper, which closes the connection.
 
@@ -72,13 +72,15 @@ pub struct Deadlines {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Reading a request head; `tail` holds its last bytes, to find the blank line.
+    /// Reading a request head (deadline `head_by`); `tail` holds its last bytes, to find
+    /// the blank line.
     Head { tail: [u8; 3] },
-    /// Head read: body, handler, response. No read deadline.
-    Busy { responded: bool },
-    /// Between requests.
-    Idle,
-    /// HTTP/2: frames both ways; only the idle deadline, from the last byte.
+    /// Head read: body and handler. No read deadline.
+    Busy,
+    /// The response began: until the next request's first byte, the connection is idle
+    /// (deadline: the last byte written + keepalive).
+    Answered,
+    /// HTTP/2: frames both ways; the deadline is the last byte either way + keepalive.
     Frames,
 }
 
@@ -92,8 +94,17 @@ pub struct Guarded<T> {
     phase: Phase,
     /// Bytes read so far (only counted up to the preface's length).
     seen: usize,
-    /// The read deadline of the current phase (armed in `Head`, `Idle` and `Frames`).
-    read_by: Pin<Box<Sleep>>,
+    /// When the head being read must be complete.
+    head_by: Instant,
+    /// The last byte written (`Answered`) or moved either way (`Frames`).
+    last_activity: Instant,
+    /// Wakes the connection at (or before) its read deadline. It is moved only to fire
+    /// sooner: a deadline that moved later is noticed when it fires, so a busy connection
+    /// costs no timer work per request.
+    timer: Pin<Box<Sleep>>,
+    /// The timer was polled with this connection's waker (it may have fired since:
+    /// `is_elapsed` tells).
+    armed: bool,
     /// Armed while a write waits on a full socket.
     send_by: Pin<Box<Sleep>>,
     sending: bool,
@@ -108,10 +119,104 @@ impl<T> Guarded<T> {
             deadlines,
             phase: Phase::Head { tail: [0; 3] },
             seen: 0,
-            read_by: Box::pin(tokio::time::sleep_until(now + deadlines.header)),
+            head_by: now + deadlines.header,
+            last_activity: now,
+            timer: Box::pin(tokio::time::sleep_until(now + deadlines.header)),
+            armed: false,
             send_by: Box::pin(tokio::time::sleep_until(now + deadlines.send)),
             sending: false,
             verdict,
+        }
+    }
+
+    /// The read deadline of the phase, and what expires with it; `None` while busy.
+    fn read_deadline(&self) -> Option<(Instant, Expired)> {
+        match self.phase {
+            Phase::Head { .. } => Some((self.head_by, Expired::Header)),
+            Phase::Answered | Phase::Frames => {
+                Some((self.last_activity + self.deadlines.keepalive, Expired::Idle))
+            }
+            Phase::Busy => None,
+        }
+    }
+
+    /// Polls the timer toward `deadline`: `Ready` once it has passed.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+        if self.timer.deadline() > deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        loop {
+            if self.timer.as_mut().poll(cx).is_pending() {
+                self.armed = true;
+                return Poll::Pending;
+            }
+            self.armed = false;
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            // It fired for an earlier deadline: wait for the one that holds now.
+            self.timer.as_mut().reset(deadline);
+        }
+    }
+
+    /// Reads `fresh` bytes: the phase they move the connection to.
+    fn on_read(&mut self, fresh: &[u8]) {
+        if self.seen < PREFACE.len() {
+            let start = self.seen;
+            let n = fresh.len().min(PREFACE.len() - start);
+            self.seen = if fresh[..n] == PREFACE[start..start + n] {
+                start + n
+            } else {
+                usize::MAX // not HTTP/2: stop looking
+            };
+            if self.seen == PREFACE.len() {
+                self.phase = Phase::Frames;
+            }
+        }
+        self.phase = match self.phase {
+            Phase::Frames => {
+                self.last_activity = Instant::now();
+                Phase::Frames
+            }
+            Phase::Head { mut tail } => {
+                if ends_head(&mut tail, fresh) {
+                    Phase::Busy
+                } else {
+                    Phase::Head { tail }
+                }
+            }
+            Phase::Answered => {
+                // The next request's first bytes: its head has `header` from now.
+                let mut tail = [0; 3];
+                if ends_head(&mut tail, fresh) {
+                    Phase::Busy
+                } else {
+                    self.head_by = Instant::now() + self.deadlines.header;
+                    Phase::Head { tail }
+                }
+            }
+            Phase::Busy => Phase::Busy,
+        };
+    }
+
+    /// Wrote bytes: a response began (or goes on), or frames moved.
+    fn on_written(&mut self, cx: &mut Context<'_>, interim: bool) {
+        match self.phase {
+            Phase::Busy if interim => return,
+            Phase::Busy | Phase::Answered | Phase::Frames => {}
+            Phase::Head { .. } => return,
+        }
+        if self.phase == Phase::Busy {
+            self.phase = Phase::Answered;
+        }
+        self.last_activity = Instant::now();
+        if !self.armed || self.timer.is_elapsed() {
+            // hyper may not read again until the client sends: the timer must be able
+            // to wake this connection for its idle deadline by itself.
+            let deadline = self.last_activity + self.deadlines.keepalive;
+            if self.poll_deadline(cx, deadline).is_ready() {
+                cx.waker().wake_by_ref();
+            }
         }
     }
 }
@@ -140,63 +245,17 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let fresh = &buf.filled()[before..];
-                if fresh.is_empty() {
-                    return Poll::Ready(Ok(()));
+                if !fresh.is_empty() {
+                    this.on_read(fresh);
                 }
-                let now = Instant::now();
-                if this.seen < PREFACE.len() {
-                    let start = this.seen;
-                    let n = fresh.len().min(PREFACE.len() - start);
-                    this.seen = if fresh[..n] == PREFACE[start..start + n] {
-                        start + n
-                    } else {
-                        usize::MAX // not HTTP/2: stop looking
-                    };
-                    if this.seen == PREFACE.len() {
-                        this.phase = Phase::Frames;
-                    }
-                }
-                this.phase = match this.phase {
-                    Phase::Frames => {
-                        this.read_by.as_mut().reset(now + this.deadlines.keepalive);
-                        Phase::Frames
-                    }
-                    Phase::Head { mut tail } => {
-                        if ends_head(&mut tail, fresh) {
-                            Phase::Busy { responded: false }
-                        } else {
-                            Phase::Head { tail }
-                        }
-                    }
-                    Phase::Idle => {
-                        // The next request's first byte: its head has `header` from now.
-                        let mut tail = [0; 3];
-                        if ends_head(&mut tail, fresh) {
-                            Phase::Busy { responded: false }
-                        } else {
-                            this.read_by.as_mut().reset(now + this.deadlines.header);
-                            Phase::Head { tail }
-                        }
-                    }
-                    busy @ Phase::Busy { .. } => busy,
-                };
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                if let Phase::Busy { responded: true } = this.phase {
-                    // The response is out and hyper waits for what comes next.
-                    this.phase = Phase::Idle;
-                    this.read_by
-                        .as_mut()
-                        .reset(Instant::now() + this.deadlines.keepalive);
-                }
-                let expired = match this.phase {
-                    Phase::Head { .. } => Expired::Header,
-                    Phase::Idle | Phase::Frames => Expired::Idle,
-                    Phase::Busy { .. } => return Poll::Pending,
+                let Some((deadline, expired)) = this.read_deadline() else {
+                    return Poll::Pending;
                 };
-                ready!(this.read_by.as_mut().poll(cx));
+                ready!(this.poll_deadline(cx, deadline));
                 this.verdict.set(expired);
                 Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
@@ -208,44 +267,48 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
 }
 
 impl<T: AsyncWrite + Unpin> Guarded<T> {
-    /// Runs a write-side poll with the send deadline around it. `interim` marks a
-    /// `100 Continue`, after which the request's body still comes.
+    /// Runs a write-side poll with the send deadline around it.
     fn guard_send<R>(
-        self: Pin<&mut Self>,
+        &mut self,
         cx: &mut Context<'_>,
-        interim: bool,
         op: impl FnOnce(Pin<&mut T>, &mut Context<'_>) -> Poll<io::Result<R>>,
     ) -> Poll<io::Result<R>> {
-        let this = self.get_mut();
-        match op(Pin::new(&mut this.inner), cx) {
+        match op(Pin::new(&mut self.inner), cx) {
             Poll::Ready(result) => {
-                this.sending = false;
-                let now = Instant::now();
-                match &mut this.phase {
-                    Phase::Busy { responded } => *responded |= !interim,
-                    // An event stream keeps its connection in `Idle` between events.
-                    Phase::Idle | Phase::Frames => {
-                        this.read_by.as_mut().reset(now + this.deadlines.keepalive)
-                    }
-                    Phase::Head { .. } => {}
-                }
+                self.sending = false;
                 Poll::Ready(result)
             }
             Poll::Pending => {
-                if !this.sending {
-                    this.sending = true;
-                    this.send_by
+                if !self.sending {
+                    self.sending = true;
+                    self.send_by
                         .as_mut()
-                        .reset(Instant::now() + this.deadlines.send);
+                        .reset(Instant::now() + self.deadlines.send);
                 }
-                ready!(this.send_by.as_mut().poll(cx));
-                this.verdict.set(Expired::Send);
+                ready!(self.send_by.as_mut().poll(cx));
+                self.verdict.set(Expired::Send);
                 Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     Expired::Send.as_str(),
                 )))
             }
         }
+    }
+
+    /// A write: bytes that went out are activity (`interim`: a `100 Continue`, after
+    /// which the request's body still comes). Flushes are not: hyper flushes on every
+    /// wake, bytes or not.
+    fn write_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        interim: bool,
+        op: impl FnOnce(Pin<&mut T>, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        let written = ready!(self.guard_send(cx, op));
+        if matches!(written, Ok(n) if n > 0) {
+            self.on_written(cx, interim);
+        }
+        Poll::Ready(written)
     }
 }
 
@@ -256,7 +319,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let interim = buf.starts_with(CONTINUE);
-        self.guard_send(cx, interim, |inner, cx| inner.poll_write(cx, buf))
+        self.get_mut()
+            .write_with(cx, interim, |inner, cx| inner.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -266,7 +330,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     ) -> Poll<io::Result<usize>> {
         let first = bufs.iter().find(|b| !b.is_empty());
         let interim = first.is_some_and(|b| b.starts_with(CONTINUE));
-        self.guard_send(cx, interim, |inner, cx| inner.poll_write_vectored(cx, bufs))
+        self.get_mut()
+            .write_with(cx, interim, |inner, cx| inner.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -274,7 +339,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.guard_send(cx, true, |inner, cx| inner.poll_flush(cx))
+        self.get_mut()
+            .guard_send(cx, |inner, cx| inner.poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -352,6 +418,30 @@ mod tests {
         let err = read_some(&mut conn).await.unwrap_err();
         assert_eq!(verdict.get(), Some(Expired::Idle), "{err}");
         assert_eq!(idle.elapsed(), DEADLINES.keepalive);
+    }
+
+    /// hyper may not read again after a response until the client sends: the idle
+    /// deadline counts from the last byte written all the same, and a response that keeps
+    /// writing (an event stream) keeps the connection.
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_deadline_counts_from_the_last_byte_written() {
+        let (mut conn, mut client, verdict) = pair();
+        client
+            .write_all(b"GET /stream HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        read_some(&mut conn).await.unwrap();
+        let mut sink = [0; 256];
+        for _ in 0..10 {
+            conn.write_all(b"data: tick\n\n").await.unwrap();
+            let _ = client.read(&mut sink).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(15)).await;
+        }
+        assert_eq!(verdict.get(), None, "150 s of events, never idle");
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        let err = read_some(&mut conn).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(verdict.get(), Some(Expired::Idle));
     }
 
     #[tokio::test(start_paused = true)]

@@ -56,7 +56,9 @@ where
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new());
+    // No timer for HTTP/1: with one, hyper closes any connection whose next head takes
+    // 30 s, idle keep-alive included; `io` keeps the header and idle deadlines instead.
+    builder.http1().header_read_timeout(None);
     builder
         .http2()
         .timer(TokioTimer::new())
