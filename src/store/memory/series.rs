@@ -103,10 +103,21 @@ impl Series {
         });
         let before = bucket.heap_bytes();
         let run_agg = bucket.push_run(minute * MINUTE_US, run, open);
-        let mut heap = self.heap + bucket.heap_bytes() - before;
-        heap += add_to_rollup(&mut self.hours, hour_of(minute), &run_agg, run);
-        heap += add_to_rollup(&mut self.days, day_of(minute), &run_agg, run);
-        self.heap = heap;
+        self.heap = self.heap - before + bucket.heap_bytes();
+        add_to_rollup(
+            &mut self.hours,
+            &mut self.heap,
+            hour_of(minute),
+            &run_agg,
+            run,
+        );
+        add_to_rollup(
+            &mut self.days,
+            &mut self.heap,
+            day_of(minute),
+            &run_agg,
+            run,
+        );
         self.count += run.len() as u64;
         created
     }
@@ -212,15 +223,17 @@ impl Series {
     }
 }
 
-/// Adds a run to the rollup at `key`, created if need be; returns the heap bytes it grew by.
+/// Adds a run to the rollup at `key`, created if need be, keeping `heap` (a merge of many
+/// values may leave the sketch's bins smaller than they were).
 fn add_to_rollup(
     map: &mut BTreeMap<i64, Rollup>,
+    heap: &mut usize,
     key: i64,
     run_agg: &Agg,
     run: &[(i64, f64)],
-) -> usize {
+) {
     let rollup = map.entry(key).or_insert_with(Rollup::new);
     let before = rollup.heap_bytes();
     rollup.add_run(run_agg, run);
-    rollup.heap_bytes() - before
+    *heap = *heap - before + rollup.heap_bytes();
 }

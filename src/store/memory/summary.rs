@@ -78,17 +78,19 @@ impl Acc {
         }
         if bucket.agg.covered_by(from, to) {
             self.agg.merge(&bucket.agg);
-            for &v in bucket.values() {
-                self.sketch.add(v);
-            }
+            let values = bucket.values();
+            self.sketch.add_all(values.iter().copied(), values.len());
             return;
         }
-        for (ts, v) in bucket.points(start) {
-            if from <= ts && ts < to {
-                self.agg.add(ts, v);
-                self.sketch.add(v);
-            }
-        }
+        let inside = bucket
+            .points(start)
+            .filter(|&(ts, _)| from <= ts && ts < to);
+        let agg = &mut self.agg;
+        let inside = inside.map(|(ts, v)| {
+            agg.add(ts, v);
+            v
+        });
+        self.sketch.add_all(inside, bucket.len() as usize);
     }
 
     fn finish(self) -> Aggregates {
