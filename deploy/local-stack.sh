@@ -92,6 +92,7 @@ for q in \
   if [ "$n" -gt 0 ]; then passed=$((passed + 1)); echo "ok   $n series: $q"; else failed=$((failed + 1)); echo "FAIL no data: $q"; fi
 done
 rules=$(curl -fsS "http://127.0.0.1:$prom_port/api/v1/rules" | python3 -c 'import json,sys; print(sum(len(g["rules"]) for g in json.load(sys.stdin)["data"]["groups"]))')
-if [ "$rules" -eq 4 ]; then passed=$((passed + 1)); echo "ok   4 alert rules loaded"; else failed=$((failed + 1)); echo "FAIL $rules alert rules loaded"; fi
+expected=$(grep -c -- '- alert:' deploy/prometheus/alerts.yml)
+if [ "$rules" -eq "$expected" ]; then passed=$((passed + 1)); echo "ok   $rules alert rules loaded"; else failed=$((failed + 1)); echo "FAIL $rules of $expected alert rules loaded"; fi
 echo "local stack: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -341,30 +341,25 @@ def memory_flood(tally):
 
 def stream_flood(tally):
     """One client opens many metrics streams; then many clients open more than the total."""
-    held, codes = [], {}
-    for _ in range(12):
-        conn = tally.connection(source="127.0.0.2", timeout=5)
-        conn.request("GET", "/dashboard/stream?page=metrics")
-        resp = conn.getresponse()
-        codes[resp.status] = codes.get(resp.status, 0) + 1
-        if resp.status == 200:
-            held.append(conn)
-        else:
-            resp.read()
-            conn.close()
+    held = []
+
+    def open_streams(sources):
+        codes = {}
+        for source in sources:
+            conn = tally.connection(source=source, timeout=5)
+            conn.request("GET", "/dashboard/stream?page=metrics")
+            resp = conn.getresponse()
+            codes[resp.status] = codes.get(resp.status, 0) + 1
+            if resp.status == 200:
+                held.append(conn)
+            else:
+                resp.read()
+                conn.close()
+        return codes
+    codes = open_streams(["127.0.0.2"] * 12)
     check("one client gets at most DASHBOARD_MAX_STREAMS_PER_CLIENT streams, then 429",
           codes.get(200) == 4 and codes.get(429) == 8, f"{codes}")
-    codes = {}
-    for i in range(60):
-        conn = tally.connection(source=f"127.0.1.{i + 1}", timeout=5)
-        conn.request("GET", "/dashboard/stream?page=metrics")
-        resp = conn.getresponse()
-        codes[resp.status] = codes.get(resp.status, 0) + 1
-        if resp.status == 200:
-            held.append(conn)
-        else:
-            resp.read()
-            conn.close()
+    codes = open_streams([f"127.0.1.{i + 1}" for i in range(60)])
     check("past DASHBOARD_MAX_STREAMS streams in all, 503",
           codes.get(200) == 46 and codes.get(503) == 14, f"{codes}")
     time.sleep(3)

@@ -157,30 +157,17 @@ impl State {
     pub fn evict_to_bytes(&mut self, max_bytes: u64) -> u64 {
         let mut evicted = 0;
         while self.bytes() > max_bytes {
-            let Some(&(minute, id)) = self.oldest.first() else {
-                break;
-            };
             let need = (self.bytes() - max_bytes) as usize;
-            let before = self.series_bytes(id);
-            // The slot's field, not `series_mut`: `oldest` is borrowed beside it.
-            let Some(Some(Slot { series, .. })) = self.slots.get_mut(id as usize) else {
-                self.oldest.remove(&(minute, id));
-                continue;
-            };
-            let len = series.minute_len(minute);
-            let n = if series.minute_bytes(minute) <= need || len <= 1 {
-                self.oldest.remove(&(minute, id));
-                series.remove_minute(minute)
-            } else {
+            let trim = |series: &Series, minute: i64| {
+                let len = series.minute_len(minute);
                 // Twelve bytes a point, and a little more so one pass is enough.
-                let k = (need / 12 + 1).min(len as usize - 1) as u64;
-                series.evict_oldest_points(minute, k)
+                (series.minute_bytes(minute) > need && len > 1)
+                    .then(|| (need as u64 / 12 + 1).min(len - 1))
             };
-            let after = series.bytes();
-            self.bytes = self.bytes + after - before;
-            self.points -= n;
-            evicted += n;
-            self.drop_if_empty(id);
+            match self.evict_oldest_bucket(trim) {
+                Some(n) => evicted += n,
+                None => break,
+            }
         }
         evicted
     }
@@ -194,30 +181,42 @@ impl State {
     pub fn evict_to_capacity(&mut self, max_points: u64) -> u64 {
         let mut evicted = 0;
         while self.points > max_points {
-            let Some(&(minute, id)) = self.oldest.first() else {
-                break;
-            };
             let need = self.points - max_points;
-            let before = self.series_bytes(id);
-            // The slot's field, not `series_mut`: `oldest` is borrowed beside it.
-            let Some(Some(Slot { series, .. })) = self.slots.get_mut(id as usize) else {
-                self.oldest.remove(&(minute, id));
-                continue;
-            };
-            let n = if series.minute_len(minute) <= need {
-                let n = series.remove_minute(minute);
-                self.oldest.remove(&(minute, id));
-                n
-            } else {
-                series.evict_oldest_points(minute, need)
-            };
-            let after = series.bytes();
-            self.bytes = self.bytes + after - before;
-            self.points -= n;
-            evicted += n;
-            self.drop_if_empty(id);
+            let trim =
+                |series: &Series, minute: i64| (series.minute_len(minute) > need).then_some(need);
+            match self.evict_oldest_bucket(trim) {
+                Some(n) => evicted += n,
+                None => break,
+            }
         }
         evicted
+    }
+
+    /// Evicts from the globally oldest minute bucket: all of it when `trim` says `None`,
+    /// else that many of its oldest points. The points evicted; `None` when none are held.
+    fn evict_oldest_bucket(
+        &mut self,
+        trim: impl FnOnce(&Series, i64) -> Option<u64>,
+    ) -> Option<u64> {
+        let &(minute, id) = self.oldest.first()?;
+        let before = self.series_bytes(id);
+        // The slot's field, not `series_mut`: `oldest` is borrowed beside it.
+        let Some(Some(Slot { series, .. })) = self.slots.get_mut(id as usize) else {
+            self.oldest.remove(&(minute, id));
+            return Some(0);
+        };
+        let n = match trim(series, minute) {
+            Some(k) => series.evict_oldest_points(minute, k),
+            None => {
+                self.oldest.remove(&(minute, id));
+                series.remove_minute(minute)
+            }
+        };
+        let after = series.bytes();
+        self.bytes = self.bytes + after - before;
+        self.points -= n;
+        self.drop_if_empty(id);
+        Some(n)
     }
 
     /// Evicts up to `budget` minute buckets older than `cutoff` (a minute index).
