@@ -154,6 +154,7 @@ impl Application {
             lifecycle: Lifecycle::default(),
             traffic: Arc::default(),
         });
+        register_metrics_at_zero(&state);
         let sampler = tokio::spawn(telemetry::metrics::sample(
             Arc::clone(&state),
             SAMPLE_INTERVAL,
@@ -289,6 +290,22 @@ pub fn routes(
         }))
         .catch_all_error(|err| async move { api::problem::error_to_response(err) })
         .with(RequestLog::new(traffic))
+}
+
+/// Every counter and gauge whose labels are known registered at zero now, so `rate()` and
+/// absent-series alerts work from the first scrape, not from each series' first event.
+fn register_metrics_at_zero(state: &AppState) {
+    if telemetry::metrics::installed().is_none() {
+        return;
+    }
+    telemetry::metrics::register_at_zero();
+    state.cache.register_metrics();
+    if let Some(limiter) = &state.limiter {
+        limiter.register_metrics();
+    }
+    for breaker in state.breakers.all() {
+        breaker.register_metrics();
+    }
 }
 
 /// `UPSTREAM_URL`, or this process' own simulator.

@@ -66,15 +66,6 @@ pub struct CallCounters(OnceLock<[Counter; 5]>);
 impl CallCounters {
     /// One call, by outcome: success, slow, failure, timeout or rejected.
     pub fn call(&self, breaker: &Arc<str>, outcome: Option<Outcome>) {
-        let counters = self.0.get_or_init(|| {
-            ["success", "slow", "failure", "timeout", "rejected"].map(|outcome| {
-                metrics::counter!(
-                    names::BREAKER_CALLS_TOTAL,
-                    names::LABEL_BREAKER => Arc::clone(breaker),
-                    names::LABEL_OUTCOME => outcome
-                )
-            })
-        });
         let i = match outcome {
             Some(Outcome::Success) => 0,
             Some(Outcome::Slow) => 1,
@@ -82,7 +73,36 @@ impl CallCounters {
             Some(Outcome::Timeout) => 3,
             None => 4,
         };
-        counters[i].increment(1);
+        self.counters(breaker)[i].increment(1);
+    }
+
+    fn counters(&self, breaker: &Arc<str>) -> &[Counter; 5] {
+        self.0.get_or_init(|| {
+            ["success", "slow", "failure", "timeout", "rejected"].map(|outcome| {
+                metrics::counter!(
+                    names::BREAKER_CALLS_TOTAL,
+                    names::LABEL_BREAKER => Arc::clone(breaker),
+                    names::LABEL_OUTCOME => outcome
+                )
+            })
+        })
+    }
+
+    /// The breaker's call and transition series at zero, so rates and alerts see them
+    /// from the first scrape.
+    pub fn register(&self, breaker: &Arc<str>) {
+        self.counters(breaker);
+        for from in BreakerState::ALL {
+            for to in BreakerState::ALL.into_iter().filter(|&to| to != from) {
+                metrics::counter!(
+                    names::BREAKER_TRANSITIONS_TOTAL,
+                    names::LABEL_BREAKER => Arc::clone(breaker),
+                    names::LABEL_FROM => from.as_str(),
+                    names::LABEL_TO => to.as_str()
+                )
+                .increment(0);
+            }
+        }
     }
 }
 

@@ -79,6 +79,12 @@ impl Breaker {
         &self.name
     }
 
+    /// Its metric series at zero (call once the recorder is installed).
+    pub fn register_metrics(&self) {
+        self.calls.register(&self.name);
+        events::state_gauges(&self.name, self.state());
+    }
+
     pub fn config(&self) -> &BreakerConfig {
         &self.config
     }

@@ -87,6 +87,11 @@ impl SummaryCache {
         }
     }
 
+    /// Every series of the cache at zero (call once the recorder is installed).
+    pub fn register_metrics(&self) {
+        self.counters.register_metrics();
+    }
+
     pub fn stats(&self) -> CacheStats {
         self.counters.snapshot(self.local.len())
     }

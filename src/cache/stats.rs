@@ -73,9 +73,27 @@ impl CacheCounters {
         self.request(tier, 2);
     }
 
+    /// Every series of the cache at zero, so rates and alerts see them from the first
+    /// scrape (call once the recorder is installed).
+    pub fn register_metrics(&self) {
+        self.request_counters();
+        for name in [
+            names::CACHE_COALESCED_TOTAL,
+            names::CACHE_REFRESHES_TOTAL,
+            names::CACHE_REDIS_ERRORS_TOTAL,
+            names::CACHE_STALE_IF_ERROR_TOTAL,
+        ] {
+            metrics::counter!(name).increment(0);
+        }
+    }
+
     /// `result`: 0 hit, 1 miss, 2 stale.
     fn request(&self, tier: Tier, result: usize) {
-        let counters = self.requests.get_or_init(|| {
+        self.request_counters()[tier as usize][result].increment(1);
+    }
+
+    fn request_counters(&self) -> &[[Counter; 3]; 2] {
+        self.requests.get_or_init(|| {
             [Tier::Memory, Tier::Redis].map(|tier| {
                 ["hit", "miss", "stale"].map(|result| {
                     metrics::counter!(
@@ -85,8 +103,7 @@ impl CacheCounters {
                     )
                 })
             })
-        });
-        counters[tier as usize][result].increment(1);
+        })
     }
 
     pub fn coalesced(&self) {

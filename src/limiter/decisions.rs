@@ -63,7 +63,18 @@ fn decision_slot(policy: PolicyName, outcome: DecisionLabel, backend: Backend) -
 
 impl DecisionCounters {
     pub(super) fn count(&self, policy: PolicyName, outcome: DecisionLabel, backend: Backend) {
-        let all = self.0.get_or_init(|| {
+        if let Some(counter) = &self.all()[decision_slot(policy, outcome, backend)] {
+            counter.increment(1);
+        }
+    }
+
+    /// Every possible series at zero (registering them is enough).
+    pub(super) fn register(&self) {
+        self.all();
+    }
+
+    fn all(&self) -> &[Option<Counter>; 18] {
+        self.0.get_or_init(|| {
             let mut all: [Option<Counter>; 18] = Default::default();
             for policy in [PolicyName::Write, PolicyName::Read] {
                 for outcome in DecisionLabel::ALL {
@@ -87,10 +98,7 @@ impl DecisionCounters {
                 }
             }
             all
-        });
-        if let Some(counter) = &all[decision_slot(policy, outcome, backend)] {
-            counter.increment(1);
-        }
+        })
     }
 }
 

@@ -99,6 +99,24 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// Every series of the limiter at zero, so rates and alerts see them from the first
+    /// scrape (call once the recorder is installed).
+    pub fn register_metrics(&self) {
+        self.decisions.register();
+        for policy in [PolicyName::Write, PolicyName::Read] {
+            for name in [
+                names::RATE_LIMIT_LEASE_SLOTS_GRANTED_TOTAL,
+                names::RATE_LIMIT_LEASE_SLOTS_RETURNED_TOTAL,
+            ] {
+                metrics::counter!(name, names::LABEL_POLICY => policy.as_str()).increment(0);
+            }
+        }
+        for backend in [Backend::Redis, Backend::Local, Backend::Fallback] {
+            metrics::counter!(names::RATE_LIMIT_BACKEND_SWITCHES_TOTAL, names::LABEL_BACKEND => backend.as_str())
+                .increment(0);
+        }
+    }
+
     /// `breaker` is the shared `redis` breaker.
     pub fn new(settings: &LimiterSettings, redis: Arc<Redis>, breaker: Arc<Breaker>) -> Self {
         let write = Policy {

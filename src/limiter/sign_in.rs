@@ -132,8 +132,8 @@ impl SignInGuard {
 /// Every series at zero, so rates and alerts see them from the first scrape.
 fn register_metrics() {
     for surface in Surface::ALL {
-        metrics::counter!(SIGN_IN_FAILURES_TOTAL, LABEL_SURFACE => surface.as_str()).absolute(0);
-        metrics::counter!(SIGN_IN_REFUSED_TOTAL, LABEL_SURFACE => surface.as_str()).absolute(0);
+        metrics::counter!(SIGN_IN_FAILURES_TOTAL, LABEL_SURFACE => surface.as_str()).increment(0);
+        metrics::counter!(SIGN_IN_REFUSED_TOTAL, LABEL_SURFACE => surface.as_str()).increment(0);
     }
 }
 

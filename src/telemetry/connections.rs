@@ -31,8 +31,8 @@ pub fn open() -> u64 {
 
 /// Every series at zero, so rates and alerts see them from the first scrape.
 pub fn register() {
-    metrics::counter!(HTTP_CONNECTIONS_TOTAL).absolute(0);
+    metrics::counter!(HTTP_CONNECTIONS_TOTAL).increment(0);
     for reason in ["header_timeout", "idle_timeout", "send_timeout"] {
-        metrics::counter!(HTTP_CONNECTIONS_TIMED_OUT_TOTAL, LABEL_REASON => reason).absolute(0);
+        metrics::counter!(HTTP_CONNECTIONS_TIMED_OUT_TOTAL, LABEL_REASON => reason).increment(0);
     }
 }

@@ -202,6 +202,18 @@ pub async fn sample(state: std::sync::Arc<crate::state::AppState>, period: std::
     }
 }
 
+/// The series of this module with known labels at zero, so rates and alerts see them
+/// from the first scrape (the store's are set by the sampler's first, immediate tick).
+pub fn register_at_zero() {
+    for command in REDIS_COMMANDS {
+        metrics::counter!(REDIS_ERRORS_TOTAL, LABEL_COMMAND => command).increment(0);
+    }
+    metrics::counter!(METRICS_INGESTED_TOTAL).increment(0);
+}
+
+/// Every command `redis_call` is given.
+const REDIS_COMMANDS: [&str; 3] = ["get", "set", "evalsha"];
+
 /// Records a Redis call's duration, and its failure.
 pub fn redis_call(command: &'static str, elapsed: std::time::Duration, ok: bool) {
     metrics::histogram!(REDIS_COMMAND_DURATION_SECONDS, LABEL_COMMAND => command)
