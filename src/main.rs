@@ -17,10 +17,7 @@ async fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // One clear line instead of clap's usage block.
-            let text = e.render().to_string();
-            let line = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("tally: {}", line.trim_start_matches("error: "));
+            eprintln!("tally: {}", tally::config::one_line_error(&e));
             return ExitCode::from(2);
         }
     };

@@ -88,6 +88,59 @@ pub const DEFAULT_SIGN_IN_FAILURE_WINDOW: &str = "1m";
 /// Shortest admin token accepted.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
+/// A settings error as one line naming what the operator set: the environment variable
+/// and the flag, the value and the rule, e.g.
+/// `TALLY_MAX_POINTS (--max-points) = 'lots': invalid digit found in string`.
+/// Errors about no one setting keep clap's own first line.
+pub fn one_line_error(e: &clap::Error) -> String {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue};
+    let text = e.render().to_string();
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_owned();
+    let (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) = (
+        e.get(ContextKind::InvalidArg),
+        e.get(ContextKind::InvalidValue),
+    ) else {
+        return first;
+    };
+    // `--max-points <MAX_POINTS>` names the flag; find its variable.
+    let long = arg
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("--");
+    let command = Cli::command();
+    let Some(setting) = command.get_arguments().find(|a| a.get_long() == Some(long)) else {
+        return first;
+    };
+    // The rule: the values allowed, or what clap says after the value (the parser's reason).
+    let rule = match e.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(valid)) => format!("must be one of {}", valid.join(", ")),
+        _ => first
+            .split_once(&format!("for '{arg}'"))
+            .map(|(_, rest)| rest.trim_start_matches(':').trim())
+            .filter(|rest| !rest.is_empty())
+            .unwrap_or("not a valid value")
+            .to_owned(),
+    };
+    let var = setting.get_env().map(|v| v.to_string_lossy().into_owned());
+    // A secret is not repeated: a URL without its password, anything else not at all.
+    let value = match setting.is_hide_env_values_set() {
+        false => format!("'{value}'"),
+        true if value.contains("://") => format!("'{}'", parse::redact_password(value)),
+        true => "(not shown)".to_owned(),
+    };
+    match var {
+        Some(var) => format!("{var} (--{long}) = {value}: {rule}"),
+        None => format!("--{long} = {value}: {rule}"),
+    }
+}
+
 /// Command line of the `tally` binary.
 #[derive(Debug, Parser)]
 #[command(name = "tally", version, about = "Real-time analytics API")]

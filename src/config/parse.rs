@@ -91,3 +91,30 @@ const MIN_SIZE: u64 = 1 << 20;
 pub(super) fn default_size(raw: &str) -> u64 {
     parse_size(raw).unwrap_or(u64::MAX)
 }
+
+/// A PostgreSQL URL: `postgres://` or `postgresql://` and nothing else (another database's
+/// URL would otherwise be tried as PostgreSQL, on its default port, forever).
+pub(super) fn parse_database_url(raw: &str) -> Result<String, String> {
+    let scheme = raw.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("postgres" | "postgresql") => {}
+        _ => return Err("must be a postgres:// or postgresql:// URL".into()),
+    }
+    raw.parse::<sqlx::postgres::PgConnectOptions>()
+        .map(|_| raw.to_owned())
+        .map_err(|e| format!("not a PostgreSQL URL: {e}"))
+}
+
+/// `scheme://user:password@host…` with the password replaced by `***`.
+pub(super) fn redact_password(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return raw.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return raw.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => raw.to_owned(),
+    }
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::parse::{parse_positive_duration, parse_size};
+use super::parse::{parse_database_url, parse_positive_duration, parse_size};
 use super::*;
 use crate::domain::parse_duration;
 
@@ -145,7 +145,8 @@ pub struct DatabaseSettings {
         global = true,
         long = "database-url",
         env = "DATABASE_URL",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = parse_database_url
     )]
     pub url: Option<String>,
     /// Connections in the pool.

@@ -57,17 +57,30 @@ fn the_binary_stops_cleanly_on_sigterm() {
     }
 }
 
+/// One line naming the variable and its flag, the value and the rule (the OTLP
+/// exporter's own variables: the value and the rule).
 #[test]
 fn invalid_settings_stop_startup_with_one_clear_line() {
-    for (var, value) in [
-        ("TALLY_MAX_POINTS", "lots"),
-        ("TALLY_RETENTION", "0s"),
-        ("TALLY_ADDR", "nowhere"),
-        ("LOG_FORMAT", "xml"),
-        ("REDIS_URL", "http://example"),
-        ("TRACES_EXPORTER", "jaeger"),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"),
-        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318"),
+    for (var, value, rule) in [
+        ("TALLY_MAX_POINTS", "lots", "invalid digit"),
+        ("TALLY_RETENTION", "0s", "greater than zero"),
+        ("TALLY_ADDR", "nowhere", "socket address"),
+        ("LOG_FORMAT", "xml", "must be one of text, json"),
+        ("REDIS_URL", "http://example", "redis://"),
+        ("TRACES_EXPORTER", "jaeger", "must be one of"),
+        ("CIRCUIT_BREAKER_FAILURE_RATE", "2", "between 0 and 1"),
+        ("TALLY_MAX_MEMORY", "lots", "256MiB"),
+        ("DATABASE_URL", "mysql://nobody@127.0.0.1/x", "postgres://"),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://collector:4318",
+            "https",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "collector:4318",
+            "http://",
+        ),
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
             .env_clear()
@@ -92,6 +105,41 @@ fn invalid_settings_stop_startup_with_one_clear_line() {
         assert!(
             stderr.contains(value),
             "{var}: names the bad value: {stderr}"
+        );
+        assert!(stderr.contains(rule), "{var}: says the rule: {stderr}");
+        if !var.starts_with("OTEL_") {
+            assert!(
+                stderr.starts_with(&format!("tally: {var} (--")),
+                "{var}: names the variable and its flag: {stderr}"
+            );
+        }
+    }
+}
+
+/// A secret setting is not repeated in the error: a URL without its password, a token
+/// list not at all.
+#[test]
+fn invalid_secrets_are_not_repeated() {
+    for (var, value, shown, hidden) in [
+        (
+            "DATABASE_URL",
+            "mysql://app:s3cret@db/x",
+            "mysql://app:***@db/x",
+            "s3cret",
+        ),
+        ("ADMIN_TOKENS", "ops:short-s3cret", "(not shown)", "s3cret"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .env_clear()
+            .env(var, value)
+            .output()
+            .expect("tally runs");
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(shown), "{var}: {stderr}");
+        assert!(
+            !stderr.contains(hidden),
+            "{var} leaked its secret: {stderr}"
         );
     }
 }
