@@ -94,10 +94,11 @@ fn parse_timestamp(raw: &Value, rules: &TimeRules) -> Result<DateTime<Utc>, Stri
     let parsed = DateTime::parse_from_rfc3339(s)
         .map_err(|e| format!("must be RFC 3339 with an offset, e.g. 2026-11-30T12:00:00Z ({e})"))?
         .with_timezone(&Utc);
-    // Stored at millisecond precision; echo back exactly what is stored.
-    let ts = parsed
-        .duration_trunc(TimeDelta::milliseconds(1))
-        .unwrap_or(parsed);
+    // Stored at millisecond precision; echo back exactly what is stored. A leap second
+    // (`23:59:60`) is stored as the next second, so it is normalised here, once: the
+    // answer shows the instant stored, never a `:60` many clients cannot parse.
+    let ts = DateTime::from_timestamp_millis(parsed.timestamp_millis()).unwrap_or(parsed);
+    let ts = ts.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(ts);
     if ts < DateTime::UNIX_EPOCH {
         return Err("must not be before 1970-01-01T00:00:00Z".into());
     }

@@ -237,3 +237,31 @@ async fn the_type_cap_refuses_new_types_with_a_409() {
         assert!(scrape.contains(w), "{w} missing from\n{scrape}");
     }
 }
+
+/// A leap second (`23:59:60`) is normalised once, to the instant stored (the next day's
+/// `00:00:00`), and the answer shows that instant, as the stored point does.
+#[tokio::test]
+async fn a_leap_second_is_answered_as_the_instant_stored() {
+    let app = spawn_app().await;
+    let day = (chrono::Utc::now() - chrono::TimeDelta::days(2)).date_naive();
+    let next = day.succ_opt().expect("a next day");
+    let body = json!({"timestamp": format!("{day}T23:59:60.250Z"), "value": 1.0, "type": "leap"});
+    let resp = app.post_metric(&body).await;
+    assert_eq!(resp.status(), 201);
+    let stored: Value = resp.json().await.expect("json");
+    let want = format!("{next}T00:00:00.250");
+    let answered = stored["timestamp"].as_str().expect("timestamp");
+    assert!(
+        answered.starts_with(&want) && !answered.contains(":60"),
+        "{answered}"
+    );
+    let listed = app.get_json("/api/metrics?type=leap").await;
+    assert_eq!(listed["metrics"][0]["timestamp"], stored["timestamp"]);
+    let batch = json!([{"timestamp": format!("{day}T23:59:60Z"), "value": 2.0, "type": "leap"}]);
+    assert_eq!(app.post_batch(&batch).await.status(), 201);
+    let listed = app.get_json("/api/metrics?type=leap").await;
+    let newest = listed["metrics"][0]["timestamp"]
+        .as_str()
+        .expect("timestamp");
+    assert!(newest.starts_with(&format!("{next}T00:00:00")), "{newest}");
+}
