@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::ApiTags;
 use super::problem::Problem;
+use crate::breaker::BreakerState;
 use crate::state::AppState;
 
 pub struct HealthApi;
@@ -23,13 +24,38 @@ pub enum HealthStatus {
 
 #[derive(Debug, Object)]
 pub struct Health {
+    /// `degraded` when Redis or the database (if configured) is not `up`.
     pub status: HealthStatus,
     pub redis_connected: bool,
     /// Whether PostgreSQL answers (null with the embedded store).
     #[oai(nullable)]
     pub database_connected: Option<bool>,
+    /// Every dependency by name with its state: `redis`, `database` (with
+    /// `DATABASE_URL`) and `upstream` (its circuit breaker's view; it does not make the
+    /// service degraded, only `/api/external` depends on it).
+    pub dependencies: Vec<Dependency>,
     pub version: String,
     pub uptime_seconds: u64,
+}
+
+#[derive(Debug, Object)]
+pub struct Dependency {
+    pub name: String,
+    pub state: DependencyState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum DependencyState {
+    /// Answering.
+    Up,
+    /// Not answering (or its breaker is open).
+    Down,
+    /// Its breaker is letting a probe through to see whether it is back.
+    Probing,
+    /// Not connected yet since the service started (the database: its schema is being
+    /// prepared).
+    Starting,
 }
 
 #[derive(Debug, Object)]
@@ -64,6 +90,34 @@ impl HealthApi {
     async fn health(&self, state: Data<&Arc<AppState>>) -> HealthResponse {
         let redis_connected = state.redis.is_connected();
         let database_connected = state.store.database_up();
+        let up_or_down = |up: bool| {
+            if up {
+                DependencyState::Up
+            } else {
+                DependencyState::Down
+            }
+        };
+        let mut dependencies = vec![Dependency {
+            name: "redis".into(),
+            state: up_or_down(redis_connected),
+        }];
+        if let Some(up) = database_connected {
+            dependencies.push(Dependency {
+                name: "database".into(),
+                state: match state.store.prepared() {
+                    false => DependencyState::Starting,
+                    true => up_or_down(up),
+                },
+            });
+        }
+        dependencies.push(Dependency {
+            name: "upstream".into(),
+            state: match state.upstream.breaker.state() {
+                BreakerState::Closed | BreakerState::ForcedClosed => DependencyState::Up,
+                BreakerState::HalfOpen => DependencyState::Probing,
+                BreakerState::Open | BreakerState::ForcedOpen => DependencyState::Down,
+            },
+        });
         HealthResponse::Ok(Json(Health {
             status: if redis_connected && database_connected != Some(false) {
                 HealthStatus::Healthy
@@ -72,6 +126,7 @@ impl HealthApi {
             },
             redis_connected,
             database_connected,
+            dependencies,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_seconds: state.lifecycle.started.elapsed().as_secs(),
         }))

@@ -383,3 +383,59 @@ async fn a_connection_that_goes_silent_during_preparation_only_delays_readiness(
     assert_eq!(app.post_metric(&metric("cpu", 1.0)).await.status(), 201);
     drop(pg);
 }
+
+/// With no traffic at all, `/health` sees PostgreSQL stop (immediate mode, as a crash)
+/// within a few seconds, names it in `dependencies`, and sees it come back.
+#[tokio::test]
+async fn health_sees_the_database_go_and_come_back_without_traffic() {
+    let (pg, _url, app) = on_postgres("health_probe").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let health = loop {
+        let h = app.get_json("/health").await;
+        if h["status"] == "healthy" {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "never healthy: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let state = |h: &Value, name: &str| {
+        h["dependencies"]
+            .as_array()
+            .and_then(|deps| deps.iter().find(|d| d["name"] == name))
+            .map(|d| d["state"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(state(&health, "database").as_deref(), Some("up"));
+    assert_eq!(state(&health, "redis").as_deref(), Some("up"));
+    assert!(state(&health, "upstream").is_some(), "{health}");
+
+    pg.stop();
+    let stopped = Instant::now();
+    let health = loop {
+        let h = app.get_json("/health").await;
+        if h["database_connected"] == false {
+            break h;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(5),
+            "still healthy: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(health["status"], "degraded");
+    assert_eq!(state(&health, "database").as_deref(), Some("down"));
+
+    pg.start_server();
+    let restarted = Instant::now();
+    loop {
+        let h = app.get_json("/health").await;
+        if h["database_connected"] == true {
+            assert_eq!(h["status"], "healthy");
+            break;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(10),
+            "not back: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

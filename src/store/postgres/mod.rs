@@ -29,6 +29,9 @@ use writer::{Pending, Writer};
 pub const BREAKER: &str = "database";
 /// Ingests queued for the writer; beyond this, writes are refused at once.
 const QUEUE: usize = 10_000;
+/// How often the database is asked `SELECT 1`, so health sees an outage (and the
+/// recovery) within seconds even when no request touches the database.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Three failed calls in a row take the database out of use; a probe every
 /// two seconds brings it back.
@@ -48,6 +51,8 @@ pub struct PostgresStore {
     writes: mpsc::Sender<Pending>,
     /// Set once migrations have run; until then every call is refused.
     ready: Arc<AtomicBool>,
+    /// Whether the last probe (`SELECT 1`, bounded by `DATABASE_TIMEOUT`) was answered.
+    reachable: AtomicBool,
     points: Arc<AtomicU64>,
     committed: Arc<AtomicU64>,
     evicted: Arc<AtomicU64>,
@@ -92,6 +97,7 @@ impl PostgresStore {
             timeout: settings.timeout,
             writes: tx,
             ready: Arc::default(),
+            reachable: AtomicBool::new(false),
             points: Arc::default(),
             committed,
             evicted: Arc::default(),
@@ -100,8 +106,30 @@ impl PostgresStore {
         let tasks = vec![
             tokio::spawn(writer.run(rx)),
             tokio::spawn(schema::maintain(Arc::clone(&store), retention)),
+            tokio::spawn(Arc::clone(&store).probe()),
         ];
         Ok((store, tasks))
+    }
+
+    /// Asks the database `SELECT 1` every `PROBE_INTERVAL` (outside the breaker: it is
+    /// how an outage is seen without traffic), logging each change.
+    async fn probe(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(PROBE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let select = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&self.pool);
+            let up = matches!(tokio::time::timeout(self.timeout, select).await, Ok(Ok(1)));
+            if self.reachable.swap(up, Ordering::AcqRel) != up {
+                match up {
+                    true => tracing::info!(event = "database_connected", "the database answers"),
+                    false => tracing::warn!(
+                        event = "database_disconnected",
+                        "the database does not answer; writes and reads fail until it does"
+                    ),
+                }
+            }
+        }
     }
 
     pub fn is_ready(&self) -> bool {
@@ -341,6 +369,10 @@ impl MetricStore for PostgresStore {
     }
 
     fn database_up(&self) -> Option<bool> {
-        Some(self.is_ready() && !self.breaker.state().is_open())
+        Some(
+            self.is_ready()
+                && self.reachable.load(Ordering::Acquire)
+                && !self.breaker.state().is_open(),
+        )
     }
 }
