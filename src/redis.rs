@@ -1,6 +1,11 @@
 //! The shared Redis connection: built with bounded timeouts and exponential
 //! reconnect, never awaited at startup, and watched by a background PING so
 //! `/health` can answer from memory without touching Redis.
+//!
+//! The first connection is the start state, not an outage: until it is made (or
+//! `2 × REDIS_TIMEOUT` has passed without it) the connection is *unsettled*: `/ready`
+//! answers 503 and callers skip Redis without asking its breaker, so the first
+//! requests cannot open the `redis` breaker on a Redis that is up.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +27,14 @@ const RECONNECT_MAX_MS: u32 = 5_000;
 pub struct Redis {
     client: fred::clients::Client,
     connected: AtomicBool,
+    /// The first connection was made, or the bound for it passed.
+    settled: AtomicBool,
     timeout: Duration,
 }
+
+/// How long the first connection may take before the service starts without it
+/// (degraded), in multiples of `REDIS_TIMEOUT`.
+pub const FIRST_CONNECT_TIMEOUTS: u32 = 2;
 
 impl Redis {
     /// Starts connecting in the background; returns at once even if Redis is down.
@@ -53,6 +64,7 @@ impl Redis {
         let redis = Arc::new(Self {
             client,
             connected: AtomicBool::new(false),
+            settled: AtomicBool::new(false),
             timeout,
         });
         let watcher = tokio::spawn(Arc::clone(&redis).watch());
@@ -62,6 +74,11 @@ impl Redis {
     /// Whether the last health PING succeeded.
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Whether the first connection was made, or its bound passed (see the module).
+    pub fn is_settled(&self) -> bool {
+        self.settled.load(Ordering::Acquire)
     }
 
     pub fn client(&self) -> &fred::clients::Client {
@@ -74,14 +91,26 @@ impl Redis {
     }
 
     async fn watch(self: Arc<Self>) {
+        let bound = self.timeout * FIRST_CONNECT_TIMEOUTS;
+        let first = tokio::time::timeout(bound, self.client.wait_for_connect()).await;
+        let up = matches!(first, Ok(Ok(())));
+        self.connected.store(up, Ordering::Relaxed);
+        self.settled.store(true, Ordering::Release);
+        match up {
+            true => tracing::info!(event = "redis_connected", "redis is reachable"),
+            false => tracing::warn!(
+                event = "redis_disconnected",
+                bound_ms = bound.as_millis() as u64,
+                "redis did not connect in time; serving degraded and reconnecting"
+            ),
+        }
         let mut tick = tokio::time::interval(PING_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut first = true;
+        tick.tick().await;
         loop {
             tick.tick().await;
             let up = self.ping().await;
-            let was = self.connected.swap(up, Ordering::Relaxed);
-            if up != was || first {
+            if self.connected.swap(up, Ordering::Relaxed) != up {
                 match up {
                     true => tracing::info!(event = "redis_connected", "redis is reachable"),
                     false => tracing::warn!(
@@ -90,7 +119,6 @@ impl Redis {
                     ),
                 }
             }
-            first = false;
         }
     }
 }
@@ -126,8 +154,13 @@ impl RedisGate {
     }
 
     /// Leave to call Redis once (record how it went), or `None` while the
-    /// breaker is open: then skip Redis without waiting.
+    /// breaker is open: then skip Redis without waiting. Before the first
+    /// connection settles it is `None` too, without asking the breaker: not
+    /// being connected yet is the start state, not a failure.
     pub fn permit(&self) -> Option<Permit<'_>> {
+        if !self.redis.is_settled() {
+            return None;
+        }
         self.breaker.try_acquire().ok()
     }
 }

@@ -76,7 +76,8 @@ pub enum ReadyResponse {
     /// The service takes traffic.
     #[oai(status = 200)]
     Ready(Json<Ready>),
-    /// Shutting down, or the database schema is not prepared yet: send traffic elsewhere.
+    /// Starting (Redis connecting, the database schema being prepared) or shutting
+    /// down: send traffic elsewhere.
     #[oai(status = 503, content_type = "application/problem+json")]
     NotReady(Json<Problem>),
 }
@@ -134,13 +135,18 @@ impl HealthApi {
 
     /// Readiness for traffic
     ///
-    /// 200 while the service takes traffic; 503 once shutdown has begun, and
-    /// with PostgreSQL until its schema is prepared at startup (a later
-    /// database outage shows in `/health`, and the service keeps serving).
+    /// 200 while the service takes traffic. 503 at startup until the first Redis
+    /// connection is made (or 2 × `REDIS_TIMEOUT` passes without it: then it is ready,
+    /// degraded) and, with PostgreSQL, until its schema is prepared; and 503 once
+    /// shutdown has begun. A later outage shows in `/health`; the service keeps serving.
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
         if !state.lifecycle.is_accepting() {
             ReadyResponse::NotReady(Json(Problem::unavailable("shutting down")))
+        } else if !state.redis.is_settled() {
+            ReadyResponse::NotReady(Json(Problem::unavailable(
+                "connecting to Redis (up to 2 × REDIS_TIMEOUT at startup)",
+            )))
         } else if !state.store.prepared() {
             ReadyResponse::NotReady(Json(Problem::unavailable(
                 "the database schema is not prepared yet",

@@ -176,7 +176,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(redis: TestRedis, settings: Settings) -> TestApp {
     let app = Application::build(settings).await.expect("app builds");
-    serve(redis, app)
+    serve(redis, app).await
 }
 
 /// The application over a given store (e.g. `FaultyStore`).
@@ -188,16 +188,24 @@ pub async fn spawn_app_with_store(
     let app = Application::build_with_store(settings, store)
         .await
         .expect("app builds");
-    serve(redis, app)
+    serve(redis, app).await
 }
 
-fn serve(redis: TestRedis, app: Application) -> TestApp {
+/// Serves `app` and returns once its first Redis connection has settled (made, or given
+/// up for now): what `/ready` waits for, so requests are decided as on a ready instance.
+async fn serve(redis: TestRedis, app: Application) -> TestApp {
     let state = app.state();
+    let settled = std::sync::Arc::clone(&state);
     let address = format!("http://127.0.0.1:{}", app.port());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !settled.redis.is_settled() {
+        assert!(std::time::Instant::now() < deadline, "redis never settled");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     TestApp {
         address,
         state,

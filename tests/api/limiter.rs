@@ -389,3 +389,44 @@ async fn disabled_limiter_adds_no_headers() {
         assert!(resp.headers().get("ratelimit-policy").is_none());
     }
 }
+
+/// Waits for `/ready` to answer 200 (as a load balancer's health check does).
+async fn ready(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if app.get("/ready").await.status() == 200 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A burst sent the moment `/ready` says 200, to two fresh instances sharing Redis, is
+/// decided by Redis: the quota is exact across both, its keys are in Redis, and the
+/// `redis` breaker never opened (not being connected yet is the start state). Redis sits
+/// 40 ms away each way, so connecting takes a while, as over a real network.
+#[tokio::test]
+async fn a_burst_right_after_ready_is_decided_by_redis_on_both_instances() {
+    let redis = TestRedis::start().await;
+    let far = crate::helpers::DelayProxy::start(redis.port, Duration::from_millis(40)).await;
+    let mut settings = limited(&redis, 15, 60);
+    settings.redis.url = far.url();
+    settings.redis.timeout = Duration::from_millis(400);
+    let first = spawn_app_with(redis, settings.clone()).await;
+    let second = spawn_app_with(TestRedis::unstarted(), settings).await;
+    tokio::join!(ready(&first), ready(&second));
+    let (a, b) = tokio::join!(burst(&first, 15), burst(&second, 15));
+    assert_eq!(a.0 + b.0, 15, "accepted across instances: {a:?} {b:?}");
+    assert_eq!(first.redis.cli(&["get", WRITE_COUNT]), "15");
+    for app in [&first, &second] {
+        let breaker = app.state.breakers.get("redis").expect("the redis breaker");
+        assert!(
+            breaker.transitions().is_empty(),
+            "the redis breaker moved: {:?}",
+            breaker.transitions()
+        );
+        let stats = app.state.limiter.as_ref().expect("limiter").stats();
+        assert_eq!(stats.backend, Some(tally::limiter::Backend::Redis));
+    }
+}
