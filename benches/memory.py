@@ -23,8 +23,8 @@ SCENARIOS = [
 ]
 
 
-def run(binary, redis_url, types, per_type):
-    tally = abuse.Tally(binary, redis_url, {
+def run(binary, types, per_type):
+    tally = abuse.Tally(binary, {
         "TALLY_MAX_MEMORY": "4096MiB", "TALLY_MAX_TYPES": "1000000",
         "TALLY_MAX_POINTS": "100000000"})
     try:
@@ -57,22 +57,10 @@ def run(binary, redis_url, types, per_type):
 
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/tally"
-    import subprocess
-    import tempfile
-    work = tempfile.mkdtemp()
-    port = abuse.free_port()
-    redis = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", work], stdout=subprocess.DEVNULL)
-    try:
-        time.sleep(0.3)
-        print(f"{'scenario':32} {'counted':>10} {'resident':>10} {'ratio':>6}")
-        for name, types, per_type in SCENARIOS:
-            counted, resident = run(binary, f"redis://127.0.0.1:{port}", types, per_type)
-            print(f"{name:32} {counted:8.1f} B {resident:8.1f} B {resident / counted:6.2f}")
-    finally:
-        redis.terminate()
-        redis.wait()
+    print(f"{'scenario':32} {'counted':>10} {'resident':>10} {'ratio':>6}")
+    for name, types, per_type in SCENARIOS:
+        counted, resident = run(binary, types, per_type)
+        print(f"{name:32} {counted:8.1f} B {resident:8.1f} B {resident / counted:6.2f}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ release build of tally, with the bound the README promises checked while it runs
 
 Usage: abuse.py path/to/tally [attack ...]   (default: every attack)
 
-Each attack starts its own tally (on a free port, with a private redis-server shared by
-all) so resident memory is measured per attack. Throughout every attack a probe asks
+Each attack starts its own tally (on a free port, with a private redis-server of its own)
+so resident memory is measured per attack. Throughout every attack a probe asks
 /health every 50 ms on its own connection; every answer must come within 100 ms.
 Exits non-zero on the first broken promise, after printing what was measured.
 """
@@ -47,9 +47,17 @@ def now_iso(offset_s=0.0):
 
 
 class Tally:
-    """One tally process with the suite's settings plus `env`."""
+    """One tally process with the suite's settings plus `env`, and a redis-server of its
+    own (rate-limit windows must not carry over from one attack to the next)."""
 
-    def __init__(self, binary, redis_url, env):
+    def __init__(self, binary, env):
+        self.work = tempfile.mkdtemp(prefix="tally-abuse-")
+        redis_port = free_port()
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.work],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        redis_url = f"redis://127.0.0.1:{redis_port}"
         self.port = free_port()
         # Every budget here is in MiB.
         self.budget_mib = int(env.get("TALLY_MAX_MEMORY", "256MiB").removesuffix("MiB"))
@@ -116,6 +124,8 @@ class Tally:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self.redis.terminate()
+        self.redis.wait()
 
 
 def probe_health(port, stop, out):
@@ -166,9 +176,9 @@ def check(what, ok, detail=""):
         raise AssertionError(what)
 
 
-def run_attack(name, binary, redis_url, env, body):
+def run_attack(name, binary, env, body):
     print(f"\n== {name}", flush=True)
-    tally = Tally(binary, redis_url, env)
+    tally = Tally(binary, env)
     probe = HealthProbe(tally)
     probe.start()
     try:
@@ -455,24 +465,13 @@ ATTACKS = {
 def main():
     binary = sys.argv[1]
     chosen = sys.argv[2:] or list(ATTACKS)
-    work = tempfile.mkdtemp(prefix="tally-abuse-")
-    redis_port = free_port()
-    redis = subprocess.Popen(
-        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", work],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     failed = False
-    try:
-        time.sleep(0.3)
-        for name in chosen:
-            env, body = ATTACKS[name]
-            try:
-                run_attack(name, binary, f"redis://127.0.0.1:{redis_port}", env, body)
-            except AssertionError:
-                failed = True
-    finally:
-        redis.terminate()
-        redis.wait()
+    for name in chosen:
+        env, body = ATTACKS[name]
+        try:
+            run_attack(name, binary, env, body)
+        except AssertionError:
+            failed = True
     print(f"\n{sum(ok for _, ok, _ in RESULTS)}/{len(RESULTS)} checks passed")
     sys.exit(1 if failed else 0)
 
