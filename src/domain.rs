@@ -43,6 +43,40 @@ impl fmt::Display for MetricType {
     }
 }
 
+/// An `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header): 1 to 255 visible
+/// ASCII characters, chosen by the client (a UUID, say). Given as a structured-field
+/// string (`"…"`) or bare.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+/// Longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let key = raw
+            .strip_prefix('"')
+            .and_then(|k| k.strip_suffix('"'))
+            .unwrap_or(raw);
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+            return Err(format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"));
+        }
+        if !key
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
+            return Err(
+                "may contain only visible ASCII characters other than '\"' and '\\'".into(),
+            );
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// One stored data point.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {

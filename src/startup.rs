@@ -71,9 +71,14 @@ impl Application {
                 crate::store::postgres::BREAKER,
                 crate::store::postgres::breaker_config(),
             );
-            let (store, tasks) =
-                PostgresStore::start(&settings.database, &url, settings.store.retention, breaker)
-                    .map_err(|e| StartupError::Database(e.to_string()))?;
+            let (store, tasks) = PostgresStore::start(
+                &settings.database,
+                &url,
+                settings.store.retention,
+                settings.store.idempotency_ttl,
+                breaker,
+            )
+            .map_err(|e| StartupError::Database(e.to_string()))?;
             let mut app = Self::build_with(settings, store, breakers).await?;
             app.tasks.extend(tasks);
             return Ok(app);
@@ -83,6 +88,8 @@ impl Application {
             max_points: settings.store.max_points,
             max_bytes: settings.store.max_memory,
             max_types: settings.store.max_types,
+            idempotency_ttl: settings.store.idempotency_ttl,
+            max_idempotency_keys: settings.store.max_idempotency_keys,
         }));
         let evictor = tokio::spawn(evict_expired(Arc::clone(&memory)));
         let mut app = Self::build_with(settings, memory, breakers).await?;
@@ -149,6 +156,7 @@ impl Application {
                 header: settings.limiter.forwarded_header,
             },
             sign_ins: SignInGuard::new(settings.admin.max_failures, settings.admin.failure_window),
+            idempotency: Default::default(),
             retention: settings.store.retention,
             max_future_skew: settings.store.max_future_skew,
             lifecycle: Lifecycle::default(),

@@ -39,6 +39,8 @@ pub struct AppState {
     pub identify: Identify,
     /// Failed sign-ins per client (admin API and dashboard).
     pub sign_ins: SignInGuard,
+    /// Idempotency keys being stored by this instance right now.
+    pub idempotency: crate::store::KeysInFlight,
     pub retention: Duration,
     pub max_future_skew: Duration,
     pub lifecycle: Lifecycle,

@@ -79,8 +79,14 @@ impl Backend {
             "database",
             tally::store::postgres::breaker_config(),
         ));
-        let (store, tasks) = PostgresStore::start(&settings.database, &url, RETENTION, breaker)
-            .expect("start the PostgreSQL store");
+        let (store, tasks) = PostgresStore::start(
+            &settings.database,
+            &url,
+            RETENTION,
+            Duration::from_secs(86_400),
+            breaker,
+        )
+        .expect("start the PostgreSQL store");
         let backend = Self {
             store: store.clone(),
             tasks,
@@ -160,6 +166,7 @@ contract!(
     opposite_extremes_stay_finite,
     negative_zero_and_tiny_values,
     window_bounds_between_microseconds,
+    idempotent_writes_store_once,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -730,6 +737,39 @@ mod cases {
         for v in numbers(&zeros) {
             assert_eq!(v, Some(0.0), "{zeros:?}");
         }
+    }
+
+    /// A write with an idempotency key is stored once: the same key and request again is
+    /// the first answer and stores nothing, the key with another request stores nothing,
+    /// and each key is on its own.
+    pub async fn idempotent_writes_store_once(store: Arc<dyn MetricStore>) {
+        use tally::domain::IdempotencyKey;
+        use tally::store::{Idempotent, Recorded};
+        let at = base();
+        let idem = |key: &str, fingerprint: u8, answer: &'static str| Idempotent {
+            key: IdempotencyKey::parse(key).unwrap(),
+            fingerprint: [fingerprint; 32],
+            response: bytes::Bytes::from_static(answer.as_bytes()),
+        };
+        let write = |v: f64| vec![metric("once", at, v), metric("once", at, v + 1.0)];
+        let first = store.insert_idempotent(write(1.0), idem("k-1", 7, "{\"accepted\":2}"));
+        assert_eq!(first.await.unwrap(), Recorded::Stored);
+        let again = store.insert_idempotent(write(1.0), idem("k-1", 7, "ignored"));
+        assert_eq!(
+            again.await.unwrap(),
+            Recorded::Replay(bytes::Bytes::from_static(b"{\"accepted\":2}"))
+        );
+        let other = store.insert_idempotent(write(5.0), idem("k-1", 8, "other"));
+        assert_eq!(other.await.unwrap(), Recorded::Mismatch);
+        assert_eq!(summary(&store, "once", TimeWindow::ALL).await.count, 2);
+        let second = store.insert_idempotent(write(9.0), idem("k-2", 7, "{}"));
+        assert_eq!(second.await.unwrap(), Recorded::Stored);
+        let got = summary(&store, "once", TimeWindow::ALL).await;
+        assert_eq!((got.count, got.max), (4, Some(10.0)));
+        // Writes without a key are stored every time, beside them.
+        store.insert_batch(write(20.0)).await.unwrap();
+        store.insert_batch(write(20.0)).await.unwrap();
+        assert_eq!(summary(&store, "once", TimeWindow::ALL).await.count, 8);
     }
 
     /// Window bounds finer than the stored microseconds: `[from, to)` still means

@@ -6,6 +6,7 @@ pub mod auth;
 mod breakers;
 pub mod external;
 mod health;
+pub mod idempotency;
 mod ingest;
 pub mod metric_input;
 pub mod payload;

@@ -17,7 +17,7 @@ use crate::store::StoreError;
 #[allow(dead_code)]
 #[derive(Debug, ApiResponse)]
 pub enum WriteError {
-    /// Malformed JSON or an empty body.
+    /// Malformed JSON, an empty body, or a malformed `Idempotency-Key`.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// The body is larger than the configured limit.
@@ -26,14 +26,18 @@ pub enum WriteError {
     /// The `Content-Type` is missing or is not JSON.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Json<Problem>),
-    /// The write would create a metric type past the store's cap (`TALLY_MAX_TYPES`);
-    /// nothing was stored. The problem `type` is `urn:tally:problem:type-limit` and
-    /// `errors` names the first item of each new type. Do not retry the same write: it is
-    /// refused until types leave the store (their points evicted by retention or the
-    /// budget); writes to types the store holds go on.
+    /// Nothing was stored, for one of two reasons the problem `type` tells apart.
+    /// `urn:tally:problem:type-limit`: the write would create a metric type past the
+    /// store's cap (`TALLY_MAX_TYPES`); `errors` names the first item of each new type. Do
+    /// not retry the same write: it is refused until types leave the store (their points
+    /// evicted by retention or the budget); writes to types the store holds go on.
+    /// `urn:tally:problem:idempotency-key-in-use`: a request with the same
+    /// `Idempotency-Key` is still being stored; retry once it has been answered.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
-    /// Well-formed input that breaks a rule; `errors` names each bad field.
+    /// Well-formed input that breaks a rule; `errors` names each bad field. Also the
+    /// `Idempotency-Key` of an earlier, different request
+    /// (`urn:tally:problem:idempotency-key-reused`); nothing was stored.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
     /// The client's write quota is spent (`RateLimit-Policy` / `RateLimit` say

@@ -39,6 +39,10 @@ pub const DEFAULT_MAX_MEMORY: &str = "256MiB";
 /// A type costs at least about 6 KB (its minute, hour and day maps): 20,000 fresh types
 /// take about half the default memory budget.
 pub const DEFAULT_MAX_TYPES: u64 = 20_000;
+/// The draft's example lifetime: a day of retries.
+pub const DEFAULT_IDEMPOTENCY_TTL: &str = "24h";
+/// About 40 MiB of keys and answers at most, in the memory budget.
+pub const DEFAULT_IDEMPOTENCY_MAX_KEYS: usize = 100_000;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_FUTURE_SKEW: &str = "5m";
 pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "10s";
@@ -213,6 +217,8 @@ impl Default for Settings {
                 max_points: DEFAULT_MAX_POINTS,
                 max_memory: parse::default_size(DEFAULT_MAX_MEMORY),
                 max_types: DEFAULT_MAX_TYPES,
+                idempotency_ttl: parse::default_duration(DEFAULT_IDEMPOTENCY_TTL),
+                max_idempotency_keys: DEFAULT_IDEMPOTENCY_MAX_KEYS,
                 max_future_skew: parse::default_duration(DEFAULT_MAX_FUTURE_SKEW),
             },
             database: DatabaseSettings {

@@ -77,6 +77,15 @@ pub struct StoreSettings {
     #[arg(global = true, long = "max-types", env = "TALLY_MAX_TYPES", default_value_t = DEFAULT_MAX_TYPES,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_types: u64,
+    /// How long an `Idempotency-Key` is remembered (a retry within it is answered again,
+    /// not stored again).
+    #[arg(global = true, long = "idempotency-ttl", env = "IDEMPOTENCY_TTL", default_value = DEFAULT_IDEMPOTENCY_TTL, value_parser = parse_positive_duration)]
+    pub idempotency_ttl: Duration,
+    /// Idempotency keys the embedded store remembers at most (the oldest go first past
+    /// it); counted in TALLY_MAX_MEMORY.
+    #[arg(global = true, long = "idempotency-max-keys", env = "IDEMPOTENCY_MAX_KEYS", default_value_t = DEFAULT_IDEMPOTENCY_MAX_KEYS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000_000))]
+    pub max_idempotency_keys: usize,
     /// How far ahead of the server clock a timestamp may be.
     #[arg(global = true, long = "max-future-skew", env = "TALLY_MAX_FUTURE_SKEW", default_value = DEFAULT_MAX_FUTURE_SKEW, value_parser = parse_duration)]
     pub max_future_skew: Duration,

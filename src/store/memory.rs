@@ -26,12 +26,14 @@
 mod agg;
 mod bucket;
 mod footprint;
+mod idempotency;
 mod series;
 mod sketch;
 mod state;
 mod summary;
 #[cfg(test)]
 mod tests;
+mod write;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,7 +46,7 @@ use parking_lot::RwLock;
 
 use self::bucket::MINUTE_US;
 use self::state::State;
-use super::{MetricStore, StoreError, StoreLimits, StoreStats};
+use super::{Idempotent, MetricStore, Recorded, StoreError, StoreLimits, StoreStats};
 use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo, bound_micros};
 
 /// Minute buckets evicted per write-lock hold by `evict_expired`, to keep readers flowing.
@@ -63,6 +65,10 @@ pub struct MemoryStoreConfig {
     pub max_bytes: u64,
     /// A write that would create a type past this many is refused whole.
     pub max_types: u64,
+    /// How long an idempotency key is remembered.
+    pub idempotency_ttl: Duration,
+    /// Idempotency keys remembered at most (the oldest goes first past it).
+    pub max_idempotency_keys: usize,
 }
 
 impl MemoryStoreConfig {
@@ -73,6 +79,8 @@ impl MemoryStoreConfig {
             max_points: u64::MAX,
             max_bytes: u64::MAX,
             max_types: u64::MAX,
+            idempotency_ttl: Duration::from_secs(86_400),
+            max_idempotency_keys: 100_000,
         }
     }
 }
@@ -84,6 +92,7 @@ pub struct MemoryStore {
     points: AtomicU64,
     types: AtomicU64,
     bytes: AtomicU64,
+    keys: AtomicU64,
     evicted_retention: AtomicU64,
     evicted_capacity: AtomicU64,
     evicted_memory: AtomicU64,
@@ -99,10 +108,14 @@ impl MemoryStore {
         Self {
             config,
             clock,
-            state: RwLock::new(State::new()),
+            state: RwLock::new(State::new(idempotency::Keys::new(
+                config.max_idempotency_keys,
+                i64::try_from(config.idempotency_ttl.as_micros()).unwrap_or(i64::MAX),
+            ))),
             points: AtomicU64::new(0),
             types: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            keys: AtomicU64::new(0),
             evicted_retention: AtomicU64::new(0),
             evicted_capacity: AtomicU64::new(0),
             evicted_memory: AtomicU64::new(0),
@@ -121,6 +134,7 @@ impl MemoryStore {
         loop {
             let mut state = self.state.write();
             let (evicted, done) = state.evict_before(cutoff, EVICT_CHUNK);
+            state.keys.expire((self.clock)().timestamp_micros());
             total += evicted;
             self.evicted_retention.fetch_add(evicted, Ordering::Relaxed);
             self.publish(&state);
@@ -142,6 +156,7 @@ impl MemoryStore {
         self.points.store(state.points(), Ordering::Relaxed);
         self.types.store(state.type_count(), Ordering::Relaxed);
         self.bytes.store(state.bytes(), Ordering::Relaxed);
+        self.keys.store(state.keys.len() as u64, Ordering::Relaxed);
     }
 
     /// Refuses a write that would create types past `max_types`, naming (some of) them.
@@ -211,38 +226,15 @@ fn from_micros(micros: i64) -> DateTime<Utc> {
 #[async_trait]
 impl MetricStore for MemoryStore {
     async fn insert_batch(&self, metrics: Vec<Metric>) -> Result<(), StoreError> {
-        let groups = group_by_type(metrics);
-        let incoming: u64 = groups.iter().map(|(_, points)| points.len() as u64).sum();
-        let max = self.config.max_points;
-        if incoming > max {
-            return Err(StoreError::Unavailable(format!(
-                "{incoming} points are more than the store holds ({max}, TALLY_MAX_POINTS)"
-            )));
-        }
-        let now = (self.clock)().timestamp_micros();
-        let mut state = self.state.write();
-        self.check_type_limit(&state, &groups)?;
-        let bound = state.growth_bound(&groups);
-        let max_bytes = self.config.max_bytes;
-        if bound > max_bytes {
-            return Err(StoreError::Unavailable(format!(
-                "this write needs up to {bound} bytes, more than the store holds \
-                 ({max_bytes}, TALLY_MAX_MEMORY)"
-            )));
-        }
-        // Room first, then the write: evicting after it would drop a new
-        // point older than everything held as soon as it was acknowledged.
-        let evicted = state.evict_to_capacity(max - incoming);
-        let evicted_memory = state.evict_to_bytes(max_bytes - bound);
-        for (name, points) in groups {
-            state.insert(name, &points, now);
-        }
-        debug_assert!(state.bytes() <= max_bytes, "the growth bound held");
-        self.evicted_capacity.fetch_add(evicted, Ordering::Relaxed);
-        self.evicted_memory
-            .fetch_add(evicted_memory, Ordering::Relaxed);
-        self.publish(&state);
-        Ok(())
+        self.write(metrics, None).map(|_| ())
+    }
+
+    async fn insert_idempotent(
+        &self,
+        metrics: Vec<Metric>,
+        idem: Idempotent,
+    ) -> Result<Recorded, StoreError> {
+        self.write(metrics, Some(idem))
     }
 
     async fn summarize(
@@ -314,6 +306,7 @@ impl MetricStore for MemoryStore {
                 max_types: self.config.max_types,
             }),
             refused_type_limit: self.refused_type_limit.load(Ordering::Relaxed),
+            idempotency_keys: self.keys.load(Ordering::Relaxed),
         }
     }
 

@@ -3,6 +3,7 @@
 //! Handlers only ever see `Arc<dyn MetricStore>`; the embedded backend lives in
 //! `memory`, and a database backend can follow without touching a handler.
 
+mod in_flight;
 mod memory;
 pub mod postgres;
 
@@ -10,8 +11,9 @@ use async_trait::async_trait;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo};
+use crate::domain::{Aggregates, IdempotencyKey, Metric, MetricType, TimeWindow, TypeInfo};
 
+pub use in_flight::KeysInFlight;
 pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use postgres::PostgresStore;
 
@@ -35,6 +37,28 @@ pub enum StoreError {
     },
 }
 
+/// A write with an `Idempotency-Key`: stored at most once per key for the key's lifetime.
+#[derive(Debug, Clone)]
+pub struct Idempotent {
+    pub key: IdempotencyKey,
+    /// A digest of the request (method, path and body): the same key with another
+    /// request is refused.
+    pub fingerprint: [u8; 32],
+    /// The answer to keep with the key and give again to a retry (a 201's body).
+    pub response: bytes::Bytes,
+}
+
+/// What became of an idempotent write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Stored now, with its key and answer.
+    Stored,
+    /// The key was used before by the same request: nothing stored, its answer again.
+    Replay(bytes::Bytes),
+    /// The key was used before by another request: nothing stored.
+    Mismatch,
+}
+
 /// Counters describing what the store holds and has dropped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {
@@ -54,6 +78,9 @@ pub struct StoreStats {
     pub limits: Option<StoreLimits>,
     /// Writes refused because they would have created types past the cap.
     pub refused_type_limit: u64,
+    /// Idempotency keys remembered (the embedded store; 0 for a store that keeps them
+    /// elsewhere).
+    pub idempotency_keys: u64,
 }
 
 /// What the embedded store holds at most.
@@ -68,6 +95,15 @@ pub struct StoreLimits {
 pub trait MetricStore: Send + Sync + 'static {
     /// Stores every metric or none. Timestamps are already validated.
     async fn insert_batch(&self, metrics: Vec<Metric>) -> Result<(), StoreError>;
+
+    /// Stores every metric or none, at most once per `idem.key` for the keys' lifetime
+    /// (`IDEMPOTENCY_TTL`): the key and its answer are recorded with the metrics, in one
+    /// step, so a crash between the two cannot happen.
+    async fn insert_idempotent(
+        &self,
+        metrics: Vec<Metric>,
+        idem: Idempotent,
+    ) -> Result<Recorded, StoreError>;
 
     /// Aggregates of `metric_type` over `window`.
     async fn summarize(

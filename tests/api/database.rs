@@ -210,7 +210,11 @@ async fn migrations_run_twice_and_from_two_instances_at_once() {
     let c = spawn_app_with(r3, s3).await;
     wait_ready(&c).await;
     assert_eq!(c.summary("cpu", "all").await["count"], 1, "data kept");
-    assert_eq!(count(&url, "_sqlx_migrations").await, 1);
+    // One row per migration, each applied once.
+    let migrations = std::fs::read_dir("src/store/postgres/migrations")
+        .expect("migrations")
+        .count() as i64;
+    assert_eq!(count(&url, "_sqlx_migrations").await, migrations);
 }
 
 /// The real binary, so it can be killed with SIGKILL.
@@ -438,4 +442,60 @@ async fn health_sees_the_database_go_and_come_back_without_traffic() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A write whose commit happens but whose answer is lost is told 503 (outcome unknown).
+/// Retried with the same `Idempotency-Key` it is answered 201 as the first, and the
+/// database holds exactly one copy; retried without a key it would hold two.
+#[tokio::test]
+async fn a_lost_answer_retried_with_its_key_is_stored_exactly_once() {
+    let pg = TestPostgres::start();
+    let url_direct = pg.database("exactly_once").await;
+    let proxy = DelayProxy::start(pg.port, Duration::ZERO).await;
+    let url = format!("postgres://postgres@127.0.0.1:{}/exactly_once", proxy.port);
+    let redis = TestRedis::start().await;
+    let s = settings(&redis, &url);
+    let app = spawn_app_with(redis, s).await;
+    wait_ready(&app).await;
+
+    // The next keyed insert reaches the server (and commits); its answer never returns.
+    proxy.deliver_then_swallow_once(b"lost-answer-1");
+    let body = json!({"timestamp": now(), "value": 4242.0, "type": "once"}).to_string();
+    let post = || {
+        app.client
+            .post(app.url("/api/metrics"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "lost-answer-1")
+            .body(body.clone())
+            .send()
+    };
+    let first = post().await.expect("sent");
+    assert_eq!(first.status(), 503, "the outcome was unknown");
+    let copies = || async {
+        let mut conn = sqlx::PgConnection::connect(&url_direct)
+            .await
+            .expect("connect");
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM metrics WHERE value = 4242")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+        n
+    };
+    assert_eq!(copies().await, 1, "the first attempt did commit");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let retry = loop {
+        let resp = post().await.expect("sent");
+        if resp.status() == 201 {
+            break resp;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the retry never went through: {}",
+            resp.status()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(header(&retry, "idempotent-replayed"), "true");
+    assert_eq!(copies().await, 1, "exactly one copy");
 }

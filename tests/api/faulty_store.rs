@@ -15,6 +15,7 @@ pub struct FaultyStore {
     pub summary_delay_ms: AtomicU64,
     pub summaries: AtomicU64,
     pub listings: AtomicU64,
+    pub insert_delay_ms: AtomicU64,
 }
 
 impl FaultyStore {
@@ -28,6 +29,7 @@ impl FaultyStore {
             summary_delay_ms: AtomicU64::new(0),
             summaries: AtomicU64::new(0),
             listings: AtomicU64::new(0),
+            insert_delay_ms: AtomicU64::new(0),
         })
     }
 
@@ -58,6 +60,19 @@ impl MetricStore for FaultyStore {
     async fn insert_batch(&self, metrics: Vec<Metric>) -> Result<(), StoreError> {
         self.check()?;
         self.inner.insert_batch(metrics).await
+    }
+
+    async fn insert_idempotent(
+        &self,
+        metrics: Vec<Metric>,
+        idem: tally::store::Idempotent,
+    ) -> Result<tally::store::Recorded, StoreError> {
+        let delay = self.insert_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        self.check()?;
+        self.inner.insert_idempotent(metrics, idem).await
     }
 
     async fn summarize(&self, t: &MetricType, w: TimeWindow) -> Result<Aggregates, StoreError> {

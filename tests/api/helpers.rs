@@ -350,8 +350,9 @@ pub struct DelayProxy {
 }
 
 /// The bytes whose first sighting from a client makes the proxy forward
-/// nothing more on that connection, either way.
-type Swallow = std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>;
+/// nothing more on that connection, either way; with `true`, that chunk itself is
+/// still delivered (the server acts on it, its answer is lost).
+type Swallow = std::sync::Arc<std::sync::Mutex<Option<(Vec<u8>, bool)>>>;
 
 impl DelayProxy {
     pub async fn start(target_port: u16, delay: Duration) -> Self {
@@ -394,7 +395,13 @@ impl DelayProxy {
     /// The next connection whose client sends `pattern` gets no answer
     /// again: that chunk and everything after it, both ways, are dropped.
     pub fn swallow_once(&self, pattern: &[u8]) {
-        *self.swallow.lock().expect("lock") = Some(pattern.to_vec());
+        *self.swallow.lock().expect("lock") = Some((pattern.to_vec(), false));
+    }
+
+    /// Like `swallow_once`, but the chunk with `pattern` is delivered: the server acts on
+    /// it and its answer is lost (a commit whose outcome the client never learns).
+    pub fn deliver_then_swallow_once(&self, pattern: &[u8]) {
+        *self.swallow.lock().expect("lock") = Some((pattern.to_vec(), true));
     }
 
     async fn pipe(
@@ -427,17 +434,19 @@ impl DelayProxy {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     let chunk = &buf[..n];
+                    let mut deliver = false;
                     if let Some(swallow) = &swallow {
                         let mut armed = swallow.lock().expect("lock");
                         let hit = armed
                             .as_ref()
-                            .is_some_and(|p| chunk.windows(p.len()).any(|w| w == p.as_slice()));
-                        if hit {
+                            .filter(|(p, _)| chunk.windows(p.len()).any(|w| w == p.as_slice()));
+                        if let Some((_, then_deliver)) = hit {
+                            deliver = *then_deliver;
                             *armed = None;
                             dead.store(true, Ordering::SeqCst);
                         }
                     }
-                    if dead.load(Ordering::SeqCst) {
+                    if dead.load(Ordering::SeqCst) && !deliver {
                         continue;
                     }
                     let due = tokio::time::Instant::now() + delay;

@@ -9,6 +9,7 @@ mod external;
 mod faulty_store;
 mod health;
 mod helpers;
+mod idempotency;
 mod ingest;
 mod lease;
 mod lifecycle;

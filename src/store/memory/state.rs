@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::bucket::{DAY_US, HOUR_US, MINUTE_US};
 use super::footprint::{AGE_KV, MINUTE_KV, NAME_KV, ROLLUP_KV, btree, btree_growth, name_bytes};
+use super::idempotency::Keys;
 use super::series::Series;
 use crate::domain::MetricType;
 
@@ -31,11 +32,14 @@ pub(super) struct State {
     bytes: usize,
     /// The types created last, newest first, with when (µs since the epoch).
     newest: VecDeque<(MetricType, i64)>,
+    /// Idempotency keys with their answers (counted in `bytes()`).
+    pub keys: Keys,
 }
 
 impl State {
-    pub fn new() -> Self {
+    pub fn new(keys: Keys) -> Self {
         Self {
+            keys,
             ids: BTreeMap::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -48,7 +52,7 @@ impl State {
 
     /// Bytes the store holds, by the `footprint` model.
     pub fn bytes(&self) -> u64 {
-        (self.bytes + self.index_bytes()) as u64
+        (self.bytes + self.index_bytes() + self.keys.bytes()) as u64
     }
 
     /// The slots and the two indexes.
@@ -317,6 +321,6 @@ impl State {
                 .map(|r| r.heap_bytes())
                 .sum::<usize>();
         }
-        (bytes + self.index_bytes()) as u64
+        (bytes + self.index_bytes() + self.keys.bytes()) as u64
     }
 }

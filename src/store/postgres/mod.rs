@@ -19,11 +19,11 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{MetricStore, StoreError, StoreStats};
+use super::{Idempotent, MetricStore, Recorded, StoreError, StoreStats};
 use crate::breaker::{Breaker, BreakerConfig, Outcome};
 use crate::config::DatabaseSettings;
 use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo, bound_micros};
-use writer::{Pending, Writer};
+use writer::{Committed, Pending, PendingKey, Writer};
 
 /// Name of the breaker around the database.
 pub const BREAKER: &str = "database";
@@ -48,6 +48,7 @@ pub struct PostgresStore {
     pool: PgPool,
     breaker: Arc<Breaker>,
     timeout: Duration,
+    idempotency_ttl: Duration,
     writes: mpsc::Sender<Pending>,
     /// Set once migrations have run; until then every call is refused.
     ready: Arc<AtomicBool>,
@@ -66,6 +67,7 @@ impl PostgresStore {
         settings: &DatabaseSettings,
         url: &str,
         retention: Duration,
+        idempotency_ttl: Duration,
         breaker: Arc<Breaker>,
     ) -> Result<(Arc<Self>, Vec<tokio::task::JoinHandle<()>>), StoreError> {
         let options = PgConnectOptions::from_str(url)
@@ -95,6 +97,7 @@ impl PostgresStore {
             pool,
             breaker,
             timeout: settings.timeout,
+            idempotency_ttl,
             writes: tx,
             ready: Arc::default(),
             reachable: AtomicBool::new(false),
@@ -129,6 +132,30 @@ impl PostgresStore {
                     ),
                 }
             }
+        }
+    }
+
+    /// Sends a write to the group-commit writer and waits for its commit.
+    async fn write(
+        &self,
+        metrics: Vec<Metric>,
+        key: Option<PendingKey>,
+    ) -> Result<Committed, StoreError> {
+        self.check_ready()?;
+        let (done, outcome) = oneshot::channel();
+        self.writes
+            .try_send(Pending {
+                rows: metrics,
+                key,
+                done,
+            })
+            .map_err(|_| StoreError::Unavailable("the database writer is saturated".into()))?;
+        // The writer answers within its own timeout; this bound is a backstop.
+        match tokio::time::timeout(self.timeout * 2, outcome).await {
+            Ok(Ok(result)) => result,
+            _ => Err(StoreError::Unavailable(
+                "the write's outcome is unknown; it was not acknowledged".into(),
+            )),
         }
     }
 
@@ -234,22 +261,41 @@ fn is_overflow(e: &StoreError) -> bool {
 #[async_trait]
 impl MetricStore for PostgresStore {
     async fn insert_batch(&self, metrics: Vec<Metric>) -> Result<(), StoreError> {
-        self.check_ready()?;
         if metrics.is_empty() {
-            return Ok(());
+            return self.check_ready();
         }
-        let (done, outcome) = oneshot::channel();
-        self.writes
-            .try_send(Pending {
-                rows: metrics,
-                done,
-            })
-            .map_err(|_| StoreError::Unavailable("the database writer is saturated".into()))?;
-        // The writer answers within its own timeout; this bound is a backstop.
-        match tokio::time::timeout(self.timeout * 2, outcome).await {
-            Ok(Ok(result)) => result,
-            _ => Err(StoreError::Unavailable(
-                "the write's outcome is unknown; it was not acknowledged".into(),
+        self.write(metrics, None).await.map(|_| ())
+    }
+
+    async fn insert_idempotent(
+        &self,
+        metrics: Vec<Metric>,
+        idem: Idempotent,
+    ) -> Result<Recorded, StoreError> {
+        let key = PendingKey {
+            key: idem.key.as_str().to_owned(),
+            fingerprint: idem.fingerprint.to_vec(),
+            response: idem.response.to_vec(),
+            expires_at: Utc::now()
+                + chrono::Duration::from_std(self.idempotency_ttl).unwrap_or(chrono::Duration::MAX),
+        };
+        if self.write(metrics, Some(key)).await? == Committed::Stored {
+            return Ok(Recorded::Stored);
+        }
+        // Recorded by an earlier write: the same request gets its answer again.
+        let lookup = sqlx::query_as::<_, (Vec<u8>, Vec<u8>)>(
+            "SELECT fingerprint, response FROM idempotency_keys \
+             WHERE key = $1 AND expires_at > now()",
+        )
+        .bind(idem.key.as_str())
+        .fetch_optional(&self.pool);
+        match guarded(&self.breaker, self.timeout, "query", lookup).await? {
+            Some((fingerprint, response)) if fingerprint == idem.fingerprint => {
+                Ok(Recorded::Replay(response.into()))
+            }
+            Some(_) => Ok(Recorded::Mismatch),
+            None => Err(StoreError::Unavailable(
+                "the idempotency key expired while this write ran; retry".into(),
             )),
         }
     }

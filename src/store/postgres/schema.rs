@@ -68,6 +68,11 @@ pub async fn maintain(store: Arc<PostgresStore>, retention: Duration) {
             }
             Err(e) => tracing::warn!(error = %e, "partition maintenance failed; will retry"),
         }
+        let expired = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= now()")
+            .execute(&store.pool);
+        if let Err(e) = bounded(bound, expired).await {
+            tracing::warn!(error = %e, "deleting expired idempotency keys failed; will retry");
+        }
     }
 }
 

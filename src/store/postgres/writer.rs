@@ -3,8 +3,11 @@
 //! whichever comes first, with at most `max_commits` commits at a time (while
 //! they run, the next batch grows).
 //! Each caller is told the outcome of the transaction that held its rows, so
-//! a 201 is only ever sent after the commit.
+//! a 201 is only ever sent after the commit. A caller with an idempotency key
+//! has its key recorded by the same statement, and its rows inserted only if
+//! the key was new (or its earlier record had expired).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,7 +25,24 @@ use crate::store::StoreError;
 /// One caller's rows and where to send the commit's outcome.
 pub struct Pending {
     pub rows: Vec<Metric>,
-    pub done: oneshot::Sender<Result<(), StoreError>>,
+    pub key: Option<PendingKey>,
+    pub done: oneshot::Sender<Result<Committed, StoreError>>,
+}
+
+/// An idempotency key to record with a caller's rows.
+pub struct PendingKey {
+    pub key: String,
+    pub fingerprint: Vec<u8>,
+    pub response: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What the commit did with one caller's write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    Stored,
+    /// Its key is recorded already (by another write): its rows were not inserted.
+    KeyTaken,
 }
 
 pub struct Writer {
@@ -62,32 +82,98 @@ impl Writer {
                 let outcome = this.commit(&batch, rows).await;
                 drop(slot);
                 for p in batch {
-                    let _ = p.done.send(outcome.clone());
+                    let answer = match &outcome {
+                        Ok(recorded) => Ok(match &p.key {
+                            Some(k) if !recorded.contains(&k.key) => Committed::KeyTaken,
+                            _ => Committed::Stored,
+                        }),
+                        Err(e) => Err(e.clone()),
+                    };
+                    let _ = p.done.send(answer);
                 }
             });
         }
     }
 
-    async fn commit(&self, batch: &[Pending], rows: usize) -> Result<(), StoreError> {
+    /// Commits the batch; returns the keys recorded (their callers' rows are in).
+    async fn commit(&self, batch: &[Pending], rows: usize) -> Result<HashSet<String>, StoreError> {
         let mut ts: Vec<DateTime<Utc>> = Vec::with_capacity(rows);
         let mut types: Vec<&str> = Vec::with_capacity(rows);
         let mut values: Vec<f64> = Vec::with_capacity(rows);
-        for m in batch.iter().flat_map(|p| &p.rows) {
-            ts.push(m.timestamp);
-            types.push(m.metric_type.as_str());
-            values.push(m.value);
+        let keyed = batch.iter().any(|p| p.key.is_some());
+        let mut row_keys: Vec<Option<&str>> = Vec::with_capacity(if keyed { rows } else { 0 });
+        for p in batch {
+            for m in &p.rows {
+                ts.push(m.timestamp);
+                types.push(m.metric_type.as_str());
+                values.push(m.value);
+                if keyed {
+                    row_keys.push(p.key.as_ref().map(|k| k.key.as_str()));
+                }
+            }
         }
-        // One statement is one transaction: every caller's rows or none.
-        let insert = sqlx::query(
-            "INSERT INTO metrics (ts, type, value) \
-             SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::float8[])",
+        if !keyed {
+            // One statement is one transaction: every caller's rows or none.
+            let insert = sqlx::query(
+                "INSERT INTO metrics (ts, type, value) \
+                 SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::float8[])",
+            )
+            .bind(&ts)
+            .bind(&types)
+            .bind(&values)
+            .execute(&self.pool);
+            guarded(&self.breaker, self.timeout, "insert", insert).await?;
+            self.committed.fetch_add(rows as u64, Ordering::Relaxed);
+            return Ok(HashSet::new());
+        }
+        let keys: Vec<&PendingKey> = batch.iter().filter_map(|p| p.key.as_ref()).collect();
+        // Still one statement: the keys that are new (or whose record expired) are
+        // recorded, and the rows of the callers without a key or with a recorded one are
+        // inserted, together or not at all.
+        let insert = sqlx::query_scalar::<_, String>(
+            "WITH recorded AS ( \
+               INSERT INTO idempotency_keys (key, fingerprint, response, expires_at) \
+               SELECT * FROM UNNEST($4::text[], $5::bytea[], $6::bytea[], $7::timestamptz[]) \
+               ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
+                 response = EXCLUDED.response, expires_at = EXCLUDED.expires_at \
+                 WHERE idempotency_keys.expires_at <= now() \
+               RETURNING key), \
+             inserted AS ( \
+               INSERT INTO metrics (ts, type, value) \
+               SELECT u.ts, u.type, u.value \
+               FROM UNNEST($1::timestamptz[], $2::text[], $3::float8[], $8::text[]) \
+                 AS u(ts, type, value, key) \
+               WHERE u.key IS NULL OR u.key IN (SELECT key FROM recorded) \
+               RETURNING 1) \
+             SELECT key FROM recorded",
         )
         .bind(&ts)
         .bind(&types)
         .bind(&values)
-        .execute(&self.pool);
-        guarded(&self.breaker, self.timeout, "insert", insert).await?;
-        self.committed.fetch_add(rows as u64, Ordering::Relaxed);
-        Ok(())
+        .bind(keys.iter().map(|k| k.key.as_str()).collect::<Vec<_>>())
+        .bind(
+            keys.iter()
+                .map(|k| k.fingerprint.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            keys.iter()
+                .map(|k| k.response.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(keys.iter().map(|k| k.expires_at).collect::<Vec<_>>())
+        .bind(&row_keys)
+        .fetch_all(&self.pool);
+        let recorded: HashSet<String> = guarded(&self.breaker, self.timeout, "insert", insert)
+            .await?
+            .into_iter()
+            .collect();
+        let stored: usize = batch
+            .iter()
+            .filter(|p| p.key.as_ref().is_none_or(|k| recorded.contains(&k.key)))
+            .map(|p| p.rows.len())
+            .sum();
+        self.committed.fetch_add(stored as u64, Ordering::Relaxed);
+        Ok(recorded)
     }
 }

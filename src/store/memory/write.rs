@@ -1,0 +1,67 @@
+//! A write to the embedded store: under one write lock, the idempotency key is looked up,
+//! the type cap checked, room made for the most the write can add, the points stored and
+//! the key recorded with its answer, so nothing is half done.
+
+use std::sync::atomic::Ordering;
+
+use super::{MemoryStore, group_by_type};
+use crate::domain::Metric;
+use crate::store::{Idempotent, Recorded, StoreError};
+
+impl MemoryStore {
+    pub(super) fn write(
+        &self,
+        metrics: Vec<Metric>,
+        idem: Option<Idempotent>,
+    ) -> Result<Recorded, StoreError> {
+        let groups = group_by_type(metrics);
+        let incoming: u64 = groups.iter().map(|(_, points)| points.len() as u64).sum();
+        let max = self.config.max_points;
+        if incoming > max {
+            return Err(StoreError::Unavailable(format!(
+                "{incoming} points are more than the store holds ({max}, TALLY_MAX_POINTS)"
+            )));
+        }
+        let now = (self.clock)().timestamp_micros();
+        let mut state = self.state.write();
+        if let Some(idem) = &idem
+            && let Some((fingerprint, answer)) = state.keys.get(&idem.key, now)
+        {
+            return Ok(if *fingerprint == idem.fingerprint {
+                Recorded::Replay(answer.clone())
+            } else {
+                Recorded::Mismatch
+            });
+        }
+        self.check_type_limit(&state, &groups)?;
+        let mut bound = state.growth_bound(&groups);
+        if let Some(idem) = &idem {
+            bound += state.keys.growth_bound(&idem.key, &idem.response) as u64;
+        }
+        let max_bytes = self.config.max_bytes;
+        if bound > max_bytes {
+            return Err(StoreError::Unavailable(format!(
+                "this write needs up to {bound} bytes, more than the store holds \
+                 ({max_bytes}, TALLY_MAX_MEMORY)"
+            )));
+        }
+        // Room first, then the write: evicting after it would drop a new
+        // point older than everything held as soon as it was acknowledged.
+        let evicted = state.evict_to_capacity(max - incoming);
+        let evicted_memory = state.evict_to_bytes(max_bytes - bound);
+        for (name, points) in groups {
+            state.insert(name, &points, now);
+        }
+        if let Some(idem) = idem {
+            state
+                .keys
+                .record(idem.key, idem.fingerprint, idem.response, now);
+        }
+        debug_assert!(state.bytes() <= max_bytes, "the growth bound held");
+        self.evicted_capacity.fetch_add(evicted, Ordering::Relaxed);
+        self.evicted_memory
+            .fetch_add(evicted_memory, Ordering::Relaxed);
+        self.publish(&state);
+        Ok(Recorded::Stored)
+    }
+}
