@@ -94,11 +94,8 @@ impl IngestApi {
         body: JsonBody<MetricInput>,
         /// Makes the write idempotent: 1 to 255 visible ASCII characters (a UUID, say),
         /// unique to this request.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^"?[!#-\[\]-~]{1,255}"?$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<idempotency::KeyHeader>>,
         req: &Request,
     ) -> Result<CreatedMetric, WriteError> {
         // Read raw: the typed header above documents it, but reads unreadable as absent.
@@ -147,11 +144,8 @@ impl IngestApi {
         body: JsonBody<Vec<MetricInput>>,
         /// Makes the write idempotent: 1 to 255 visible ASCII characters (a UUID, say),
         /// unique to this request.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^"?[!#-\[\]-~]{1,255}"?$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<idempotency::KeyHeader>>,
         req: &Request,
     ) -> Result<CreatedBatch, WriteError> {
         let key = idempotency::key(req)?;
