@@ -182,9 +182,9 @@ impl Period {
             "hourly" => Ok(Period::Last(Duration::from_secs(3600))),
             "daily" => Ok(Period::Last(Duration::from_secs(86_400))),
             other => match parse_duration(other) {
-                Ok(d) if !d.is_zero() => Ok(Period::Last(d)),
+                Ok(d) if !d.is_zero() && whole_components(other) => Ok(Period::Last(d)),
                 _ => Err(
-                    "must be 'all', 'hourly', 'daily' or a positive duration such as '30s', '15m', '6h', '7d'"
+                    "must be 'all', 'hourly', 'daily' or a positive duration in whole units such as '30s', '15m', '6h', '7d', '1h30m'"
                         .into(),
                 ),
             },
@@ -192,10 +192,20 @@ impl Period {
     }
 }
 
+/// Whether every number in a duration is whole and at most 9 digits: the rule the
+/// OpenAPI pattern can state exactly (a fraction is refused by humantime when it is finer
+/// than its unit, `0.001h`, and longer numbers can overflow), and no period needs more.
+fn whole_components(raw: &str) -> bool {
+    !raw.contains('.')
+        && raw
+            .split(|c: char| !c.is_ascii_digit())
+            .all(|digits| digits.len() <= 9)
+}
+
 /// Parses durations such as `30s`, `15m`, `6h`, `7d`, `1h30m`.
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     // humantime accepts a space-separated list; we accept only the compact form.
-    if raw.is_empty() || raw.len() > 32 || raw.contains(char::is_whitespace) {
+    if raw.is_empty() || raw.chars().count() > 32 || raw.contains(char::is_whitespace) {
         return Err(format!("invalid duration '{}'", raw.escape_default()));
     }
     humantime::parse_duration(raw).map_err(|e| format!("invalid duration '{raw}': {e}"))

@@ -259,8 +259,13 @@ pub fn routes(
     dashboard: Option<Arc<Dashboard>>,
 ) -> impl Endpoint + use<> {
     let api = api::service();
-    let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
+    // The document and Swagger UI as `api::spec` completes them (not poem-openapi's own).
+    let docs = poem::endpoint::make_sync(|_| poem::web::Html(api::spec::swagger_html()));
+    let spec = poem::endpoint::make_sync(|_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(api::spec::json())
+    });
     let limiter = state.limiter.clone();
     let simulator = Arc::clone(&state.upstream.simulator);
     let traffic = Arc::clone(&state.traffic);

@@ -60,7 +60,8 @@ impl poem_openapi::types::ParseFromParameter for KeyHeader {
 }
 
 /// What `IdempotencyKey::parse` accepts, as a regular expression for the spec.
-const KEY_PATTERN: &str = r#"^"?[!#-\[\]-~]{1,255}"?$"#;
+/// (RFC 8941 sf-string's quotes are optional, but come in pairs.)
+const KEY_PATTERN: &str = r#"^([!#-\[\]-~]{1,255}|"[!#-\[\]-~]{1,255}")$"#;
 
 /// The request's key, if it sent one; a malformed one (bytes outside visible ASCII
 /// included, which the typed header would read as absent) is a 422 naming the header.
@@ -138,4 +139,43 @@ fn reused() -> WriteError {
             "was used with another request",
         )]),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spec's pattern accepts a key exactly when the server's parser does.
+    #[test]
+    fn the_pattern_accepts_what_the_parser_accepts() {
+        let pattern = regex::Regex::new(KEY_PATTERN).unwrap();
+        let long = "k".repeat(255);
+        let quoted_long = format!("\"{long}\"");
+        let too_long = "k".repeat(256);
+        for raw in [
+            "a",
+            "2f1c7a4e-9b0d-4c3e-8a55-0c1d2e3f4a5b",
+            "\"quoted\"",
+            "\"unbalanced",
+            "unbalanced\"",
+            "\"\"",
+            "\"",
+            "",
+            "in\"side",
+            "back\\slash",
+            "with space",
+            "tab\t",
+            "é",
+            "!#$%&'()*+,-./:;<=>?@[]^_`{|}~",
+            &long,
+            &quoted_long,
+            &too_long,
+        ] {
+            assert_eq!(
+                pattern.is_match(raw),
+                crate::domain::IdempotencyKey::parse(raw).is_ok(),
+                "{raw:?}"
+            );
+        }
+    }
 }

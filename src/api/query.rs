@@ -65,7 +65,8 @@ impl QueryApi {
     /// Summarise a metric type
     ///
     /// `period` is `all` (default: everything retained), `hourly` (last hour),
-    /// `daily` (last 24 h) or a duration such as `30s`, `15m`, `6h`, `7d`.
+    /// `daily` (last 24 h) or a duration in whole units such as `30s`, `15m`, `6h`,
+    /// `7d`, `1h30m`.
     /// Answered through a read-through cache: a summary may be up to
     /// `CACHE_TTL_SECONDS` old (see `Age` and `Cache-Status`).
     #[oai(
@@ -79,7 +80,8 @@ impl QueryApi {
         /// Metric type name.
         #[oai(name = "type")]
         metric_type: Query<String>,
-        /// `all`, `hourly`, `daily` or a duration (`30s`, `15m`, `6h`, `7d`).
+        /// `all`, `hourly`, `daily` or a duration in whole units (`30s`, `15m`, `6h`,
+        /// `7d`, `1h30m`).
         period: Query<Option<String>>,
     ) -> Result<SummaryReply, ReadError> {
         summary::answer(&state, &metric_type, period.0).await

@@ -57,7 +57,7 @@ pub struct SimulatorConfig {
     #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
     pub failure_rate: f64,
     /// Added to every answer, in milliseconds (at most 60000).
-    #[oai(validator(maximum(value = "60000")))]
+    #[oai(validator(minimum(value = "0"), maximum(value = "60000")))]
     pub latency_ms: u64,
     pub mode: SimulatorMode,
 }
