@@ -41,7 +41,7 @@ declare -A per
 for r in $(seq "$rounds"); do
   for v in on off; do
     read -r u0 s0 < <(cpu "${pid[$v]}")
-    n=$(wrk -t2 -c50 -d"${secs}s" -s ../shared/bench/ingest.lua "http://127.0.0.1:${port[$v]}" |
+    n=$(wrk -t2 -c50 -d"${secs}s" -s benches/ingest.lua "http://127.0.0.1:${port[$v]}" |
       awk '/requests in/ { print $1 }')
     read -r u1 s1 < <(cpu "${pid[$v]}")
     line=$(awk -v n="$n" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$hz" 'BEGIN {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What open dashboards cost the API: ../shared/bench/load.sh against one release
+# What open dashboards cost the API: benches/load.sh against one release
 # server, without and with STREAMS live dashboard streams open.
 #   bash benches/dashboard.sh [SECONDS] [CONNECTIONS] [ROUNDS] [STREAMS]   (8 50 3 50)
 # A private redis-server, rate limits at 10^9 (the limiter decides every request
@@ -21,7 +21,7 @@ conns=${2:-50}
 rounds=${3:-3}
 streams=${4:-50}
 target=${TARGET:-0.90}
-load=${LOAD_SH:-../shared/bench/load.sh}
+load=${LOAD_SH:-benches/load.sh}
 pages=(overview breakers cache limits metrics)
 
 if [ -z "$bin" ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PostgreSQL backend benchmarks against release builds, in one run:
 #   bash benches/database.sh [SECONDS] [CONNECTIONS] [ROUNDS]   (8 50 3)
-# 1. ../shared/bench/load.sh against two servers side by side, `embedded` and
+# 1. benches/load.sh against two servers side by side, `embedded` and
 #    `postgres` (DATABASE_URL; every 201 after its group commit), in
 #    alternation: POST /api/metrics req/s postgres / embedded per round.
 # 2. POST /api/metrics/batch with 1,000 points per request (wrk): points/s.
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-8}
 conns=${2:-50}
 rounds=${3:-3}
-load=${LOAD_SH:-../shared/bench/load.sh}
+load=${LOAD_SH:-benches/load.sh}
 pg_bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 
 cargo build --release -q --bin tally

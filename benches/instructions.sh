@@ -6,8 +6,8 @@
 # exporter's next flush, divided by the requests wrk completed in between.
 #   bash benches/instructions.sh [SECONDS]
 # Cases: POST /api/metrics with telemetry on (traces to a local OTLP receiver,
-# default sampling, metrics; with the built-in exporter, then with the SDK's
-# batch processor and opentelemetry-otlp), metrics only, and off; then warm GET
+# default sampling, metrics; the SDK's batch processor and opentelemetry-otlp),
+# metrics only, and off; then warm GET
 # /api/metrics/summary with the rate limiter on and off, and GET /health.
 # Needs valgrind, wrk, redis-server and the .venv of .ci/run (for the receiver).
 set -euo pipefail
@@ -40,7 +40,7 @@ case_() {
   curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' \
     -d '{"timestamp":"2026-01-01T00:00:00Z","value":1,"type":"bench_0"}' "http://127.0.0.1:$port/api/metrics"
   local args=("http://127.0.0.1:$port$path")
-  [ "$path" = ingest ] && args=(-s ../shared/bench/ingest.lua "http://127.0.0.1:$port")
+  [ "$path" = ingest ] && args=(-s benches/ingest.lua "http://127.0.0.1:$port")
   wrk -t1 -c8 -d3s "${args[@]}" >/dev/null
   callgrind_control -z "$app" >/dev/null 2>&1
   local n; n=$(wrk -t1 -c8 -d"${secs}s" "${args[@]}" | awk '/requests in/ {print $1}')
@@ -55,12 +55,11 @@ case_() {
 
 otlp=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port")
 case_ "ingest telemetry on" ingest "${otlp[@]}"
-case_ "ingest telemetry on, sdk exporter" ingest "${otlp[@]}" TRACES_EXPORTER=opentelemetry-otlp
 case_ "ingest metrics only" ingest
 case_ "ingest telemetry off" ingest METRICS_ENABLED=false
 case_ "summary limiter on" "/api/metrics/summary?type=bench_0"
 case_ "summary limiter off" "/api/metrics/summary?type=bench_0" RATE_LIMIT_ENABLED=false
 case_ "health" "/health"
-awk -v on="$ir_ingest_telemetry_on" -v sdk="$ir_ingest_telemetry_on__sdk_exporter" -v off="$ir_ingest_telemetry_off" \
+awk -v on="$ir_ingest_telemetry_on" -v off="$ir_ingest_telemetry_off" \
     -v s1="$ir_summary_limiter_on" -v s0="$ir_summary_limiter_off" -v h="$ir_health" 'BEGIN {
-  printf "ingest telemetry on/off %.2fx (sdk exporter %.2fx)   summary/health limiter on %.2fx, off %.2fx\n", on/off, sdk/off, s1/h, s0/h }'
+  printf "ingest telemetry on/off %.2fx   summary/health limiter on %.2fx, off %.2fx\n", on/off, s1/h, s0/h }'

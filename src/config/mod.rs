@@ -26,7 +26,7 @@ pub use resilience::{
 };
 pub use service::{
     DashboardSettings, DatabaseSettings, LogFormat, LogSettings, RedisSettings, ServerSettings,
-    StoreSettings, TracesExporter,
+    StoreSettings,
 };
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
@@ -272,7 +272,6 @@ impl Default for Settings {
                 metrics_enabled: true,
                 format: LogFormat::Text,
                 filter: DEFAULT_LOG_FILTER.into(),
-                traces_exporter: TracesExporter::Builtin,
             },
             dashboard: DashboardSettings {
                 enabled: true,

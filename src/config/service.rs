@@ -97,16 +97,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// What sends spans to the OTLP endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TracesExporter {
-    /// tally's own: each span encoded when it ends, batches sent from one thread.
-    Builtin,
-    /// The OpenTelemetry SDK's batch processor with the opentelemetry-otlp exporter.
-    #[value(name = "opentelemetry-otlp")]
-    OpentelemetryOtlp,
-}
-
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Logging and telemetry")]
 pub struct LogSettings {
@@ -120,9 +110,6 @@ pub struct LogSettings {
     /// Log filter in tracing's EnvFilter syntax (e.g. `info,tally=debug`).
     #[arg(global = true, long = "log", env = "RUST_LOG", default_value = DEFAULT_LOG_FILTER)]
     pub filter: String,
-    /// What sends spans when an OTLP endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT`).
-    #[arg(global = true, long = "traces-exporter", env = "TRACES_EXPORTER", value_enum, default_value_t = TracesExporter::Builtin)]
-    pub traces_exporter: TracesExporter,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -151,8 +151,8 @@ fn describe() {
     );
     describe_counter!(
         TRACE_SPANS_TOTAL,
-        "Spans of the built-in trace exporter by outcome: exported, rejected (by the collector), \
-         export_failed (the export gave up), queue_full (dropped when they ended)."
+        "Spans handed to the OTLP exporter by outcome: exported (the collector took them) or \
+         export_failed (the export failed or timed out)."
     );
     describe_counter!(
         SIGN_IN_FAILURES_TOTAL,

@@ -6,7 +6,7 @@ mod logs;
 pub mod metrics;
 pub mod names;
 pub mod otel;
-pub mod otlp;
+mod traces;
 mod traffic;
 
 pub use http::RequestLog;
@@ -51,7 +51,7 @@ pub fn init(settings: &LogSettings) -> Result<otel::TracesGuard, String> {
             .with_filter(filter)
             .boxed(),
     };
-    let provider = otel::provider(settings.traces_exporter)?;
+    let provider = traces::provider()?;
     let traces: Option<BoxedLayer> = provider.as_ref().map(|p| {
         // For the spans made with `tracing` inside a request (its server span
         // is made by `otel::server_span` and attached as the current OTel
@@ -76,5 +76,11 @@ pub fn init(settings: &LogSettings) -> Result<otel::TracesGuard, String> {
         .try_init()
         .map_err(|e| format!("cannot install the logger: {e}"))?;
     tracing::dispatcher::get_default(logs::remember);
+    if std::env::var_os("TRACES_EXPORTER").is_some() {
+        tracing::warn!(
+            "TRACES_EXPORTER is no longer read: traces go through the OpenTelemetry SDK's \
+             OTLP exporter, configured by the OTEL_* variables (docs/telemetry.md)"
+        );
+    }
     Ok(otel::guard(provider))
 }

@@ -1,8 +1,5 @@
-//! OpenTelemetry traces over OTLP/HTTP, configured by the standard variables
-//! (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL`,
-//! `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`), and
-//! W3C trace-context propagation in and out. With no endpoint set nothing is
-//! exported and nothing is said about it.
+//! Spans and W3C trace-context propagation in and out (the pipeline that exports them
+//! is `traces`).
 //!
 //! The server span of each request is made here, with the OpenTelemetry API
 //! itself, and attached as the current OTel context while the request is
@@ -22,16 +19,10 @@ use std::task::Poll;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry::{Context, KeyValue, Value};
-use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
-};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use poem::http::{HeaderMap, HeaderName};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-
-use super::otlp::ExportConfig;
-use crate::config::TracesExporter;
 
 /// Whether spans go to OpenTelemetry (an OTLP endpoint is configured and the
 /// layer installed), so the hot path can skip work only traces use.
@@ -55,49 +46,6 @@ impl Drop for TracesGuard {
             }
         }
     }
-}
-
-/// The tracer provider, if an OTLP endpoint is configured.
-pub fn provider(exporter: TracesExporter) -> Result<Option<SdkTracerProvider>, String> {
-    // Checked (and a bad setting refused) whichever exporter sends.
-    let Some(config) = ExportConfig::from_env(|name| std::env::var(name).ok())? else {
-        return Ok(None);
-    };
-    let mut resource = Resource::builder();
-    if std::env::var("OTEL_SERVICE_NAME").is_err() {
-        resource = resource.with_service_name("tally");
-    }
-    let builder = SdkTracerProvider::builder().with_resource(resource.build());
-    let builder = match exporter {
-        TracesExporter::Builtin => builder.with_span_processor(
-            super::otlp::Processor::new(config)
-                .map_err(|e| format!("cannot start the trace export thread: {e}"))?,
-        ),
-        TracesExporter::OpentelemetryOtlp => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .build()
-                .map_err(|e| format!("cannot build the OTLP exporter: {e}"))?;
-            builder.with_span_processor(batch_processor(exporter, &config))
-        }
-    };
-    Ok(Some(builder.build()))
-}
-
-/// The SDK's batch processor with the same queue and batch sizes as the
-/// built-in exporter (`otlp::config`; they read the same variables).
-fn batch_processor(
-    exporter: opentelemetry_otlp::SpanExporter,
-    config: &ExportConfig,
-) -> BatchSpanProcessor {
-    let batch = BatchConfigBuilder::default()
-        .with_max_queue_size(config.queue)
-        .with_max_export_batch_size(config.batch)
-        .with_scheduled_delay(config.delay)
-        .build();
-    BatchSpanProcessor::builder(exporter)
-        .with_batch_config(batch)
-        .build()
 }
 
 /// Called once the subscriber with the traces layer is installed.

@@ -67,15 +67,11 @@ fn invalid_settings_stop_startup_with_one_clear_line() {
         ("TALLY_ADDR", "nowhere", "socket address"),
         ("LOG_FORMAT", "xml", "must be one of text, json"),
         ("REDIS_URL", "http://example", "redis://"),
-        ("TRACES_EXPORTER", "jaeger", "must be one of"),
         ("CIRCUIT_BREAKER_FAILURE_RATE", "2", "between 0 and 1"),
         ("TALLY_MAX_MEMORY", "lots", "256MiB"),
         ("DATABASE_URL", "mysql://nobody@127.0.0.1/x", "postgres://"),
-        (
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "https://collector:4318",
-            "https",
-        ),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "http/protobuf"),
+        ("OTEL_TRACES_EXPORTER", "zipkin", "otlp"),
         (
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
             "collector:4318",

@@ -6,12 +6,21 @@ private redis-server and tally (the release or debug binary given as argv[1]),
 sends requests through the rate limiter, the cache and the circuit breaker,
 stops tally with SIGTERM (which must flush the spans), then checks the spans,
 their attributes and their parent links. Exits non-zero on any failure.
+
+    check_traces.py BINARY [--tls] [--gzip]
+
+--tls: the receiver speaks https with a certificate signed by a CA made here with
+openssl; tally trusts that CA through OTEL_EXPORTER_OTLP_CERTIFICATE only.
+--gzip: tally sends with OTEL_EXPORTER_OTLP_COMPRESSION=gzip; the receiver checks
+Content-Encoding and inflates.
 """
+import gzip
 import http.server
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -23,6 +32,7 @@ import urllib.request
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 SPANS = []
+ENCODINGS = []
 LOCK = threading.Lock()
 TOKEN = "otlp-check-token-0123456789"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -43,9 +53,13 @@ def value(v):
 class Receiver(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        encoding = self.headers.get("content-encoding", "identity")
+        if encoding == "gzip":
+            body = gzip.decompress(body)
         req = trace_service_pb2.ExportTraceServiceRequest()
         req.ParseFromString(body)
         with LOCK:
+            ENCODINGS.append(encoding)
             for rs in req.resource_spans:
                 resource = {a.key: value(a.value) for a in rs.resource.attributes}
                 for ss in rs.scope_spans:
@@ -98,11 +112,44 @@ def check(cond, what):
     (PASSED if cond else FAILURES).append(what)
 
 
+def make_certificates(work):
+    """A CA and a certificate for 127.0.0.1 signed by it; the CA's and the server's paths."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+    ca_key, ca, key, csr, cert = (os.path.join(work, n) for n in
+                                  ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem"))
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+            "-days", "1", "-subj", "/CN=tally test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+            "-subj", "/CN=127.0.0.1")
+    ext = os.path.join(work, "server.ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n"
+                "extendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+            "-out", cert, "-days", "1", "-extfile", ext)
+    return ca, cert, key
+
+
 def main():
-    binary = sys.argv[1] if len(sys.argv) > 1 else "target/debug/tally"
-    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    tls, compress = "--tls" in sys.argv, "--gzip" in sys.argv
+    binary = args[0] if args else "target/debug/tally"
     work = tempfile.mkdtemp()
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Receiver)
+    scheme = "http"
+    extra = {}
+    if tls:
+        ca, cert, key = make_certificates(work)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        receiver.socket = context.wrap_socket(receiver.socket, server_side=True)
+        scheme = "https"
+        extra["OTEL_EXPORTER_OTLP_CERTIFICATE"] = ca
+    if compress:
+        extra["OTEL_EXPORTER_OTLP_COMPRESSION"] = "gzip"
+    print(f"== receiver {scheme}, compression {'gzip' if compress else 'none'}")
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
     redis_port, app_port = free_port(), free_port()
     redis = subprocess.Popen(
         ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
@@ -110,12 +157,13 @@ def main():
     env = dict(os.environ,
                TALLY_ADDR=f"127.0.0.1:{app_port}",
                REDIS_URL=f"redis://127.0.0.1:{redis_port}",
-               OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{receiver.server_port}",
+               OTEL_EXPORTER_OTLP_ENDPOINT=f"{scheme}://127.0.0.1:{receiver.server_port}",
                OTEL_SERVICE_NAME="tally-under-test",
                ADMIN_TOKENS=f"ops:{TOKEN}",
                EXTERNAL_SERVICE_FAILURE_RATE="0",
                LOG_FORMAT="json",
-               RUST_LOG="warn")
+               RUST_LOG="warn",
+               **extra)
     app = subprocess.Popen([binary], env=env, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{app_port}"
     try:
@@ -163,6 +211,11 @@ def main():
     def children(span, name):
         return [s for s in spans if s["parent"] == span["span_id"] and s["name"] == name]
 
+    with LOCK:
+        encodings = list(ENCODINGS)
+    check(len(encodings) > 0, f"spans arrived over {scheme} ({len(encodings)} export requests)")
+    if compress:
+        check(all(e == "gzip" for e in encodings), f"every export request gzip-encoded ({encodings})")
     check(all(s["service"] == "tally-under-test" for s in spans), "service.name from OTEL_SERVICE_NAME")
     ingest = server("POST /api/metrics")
     check(len(ingest) == 1, "one server span 'POST /api/metrics'")
