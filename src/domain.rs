@@ -202,6 +202,12 @@ fn whole_components(raw: &str) -> bool {
             .all(|digits| digits.len() <= 9)
 }
 
+/// Whole seconds, rounded up, at least 1: what `Retry-After` and a rate-limit `t` carry.
+pub fn ceil_secs(d: Duration) -> u64 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    secs.max(1)
+}
+
 /// Parses durations such as `30s`, `15m`, `6h`, `7d`, `1h30m`.
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     // humantime accepts a space-separated list; we accept only the compact form.
@@ -209,4 +215,17 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         return Err(format!("invalid duration '{}'", raw.escape_default()));
     }
     humantime::parse_duration(raw).map_err(|e| format!("invalid duration '{raw}': {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_round_up_and_never_reach_zero() {
+        assert_eq!(ceil_secs(Duration::ZERO), 1);
+        assert_eq!(ceil_secs(Duration::from_micros(1)), 1);
+        assert_eq!(ceil_secs(Duration::from_secs(3)), 3);
+        assert_eq!(ceil_secs(Duration::from_millis(3_001)), 4);
+    }
 }

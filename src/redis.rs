@@ -15,8 +15,9 @@ use fred::prelude::{ClientLike, Config, ReconnectPolicy};
 use fred::types::Builder;
 use tokio::task::JoinHandle;
 
-use crate::breaker::{Breaker, BreakerConfig, Permit};
+use crate::breaker::{Breaker, BreakerError, Outcome};
 use crate::config::RedisSettings;
+use crate::telemetry::metrics;
 
 /// How often the watcher checks the connection.
 const PING_INTERVAL: Duration = Duration::from_secs(1);
@@ -126,22 +127,33 @@ impl Redis {
 /// Name of the breaker every Redis caller (limiter, cache) shares.
 pub const BREAKER: &str = "redis";
 
-/// The `redis` breaker's rules: one failed call (a timeout is already a strong
-/// signal) takes Redis out of use, so no request waits on a dead Redis; one
-/// probe every two seconds brings it back.
-pub fn breaker_config() -> BreakerConfig {
-    BreakerConfig {
-        failure_threshold: 1,
-        reset_timeout: Duration::from_secs(2),
-        half_open_permits: 1,
-        ..BreakerConfig::default()
-    }
-}
-
-/// How a Redis caller asks: through the shared `redis` breaker.
+/// How a Redis caller asks: every call goes through the shared `redis` breaker's guard
+/// (`Breaker::call`: permit, bounded call, outcome) and is timed in
+/// `tally_redis_command_duration_seconds`.
+#[derive(Clone)]
 pub struct RedisGate {
     redis: Arc<Redis>,
     breaker: Arc<Breaker>,
+}
+
+/// Why a guarded Redis call has no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreachable {
+    /// Not asked: the breaker is open, or the first connection has not settled.
+    Skipped,
+    /// Asked, and it failed or ran past its bound (counted against the breaker once).
+    Failed(String),
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Skipped => {
+                f.write_str("redis is not being asked (breaker open or not connected yet)")
+            }
+            Self::Failed(why) => f.write_str(why),
+        }
+    }
 }
 
 impl RedisGate {
@@ -153,25 +165,42 @@ impl RedisGate {
         self.redis.client()
     }
 
-    /// Leave to call Redis once (record how it went), or `None` while the
-    /// breaker is open: then skip Redis without waiting. Before the first
-    /// connection settles it is `None` too, without asking the breaker: not
-    /// being connected yet is the start state, not a failure.
-    pub fn permit(&self) -> Option<Permit<'_>> {
-        if !self.redis.is_settled() {
-            return None;
-        }
-        self.breaker.try_acquire().ok()
+    /// Whether a call would be made now. Before the first connection settles it is
+    /// `false` without asking the breaker: not being connected yet is the start state,
+    /// not a failure. Advisory: `call` asks again.
+    pub fn available(&self) -> bool {
+        self.redis.is_settled() && self.breaker.is_call_permitted()
     }
-}
 
-/// Validates a Redis URL at configuration time.
-pub fn parse_url(raw: &str) -> Result<String, String> {
-    // TLS (rediss://) is not compiled in; say so at startup rather than at first use.
-    if !raw.starts_with("redis://") {
-        return Err("must start with redis://".into());
+    /// Runs one Redis command (`op` names it in the metrics) through the breaker, for at
+    /// most `timeout`. Skipped at once, without waiting, while the breaker is open.
+    pub async fn call<T, E: std::fmt::Display>(
+        &self,
+        op: &'static str,
+        timeout: Duration,
+        fut: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, Unreachable> {
+        if !self.redis.is_settled() {
+            return Err(Unreachable::Skipped);
+        }
+        let started = tokio::time::Instant::now();
+        let result = self
+            .breaker
+            .call(timeout, fut, |r| match r {
+                Ok(_) => Outcome::Success,
+                Err(_) => Outcome::Failure,
+            })
+            .await;
+        let failed = match result {
+            Ok(value) => {
+                metrics::redis_call(op, started.elapsed(), true);
+                return Ok(value);
+            }
+            Err(BreakerError::Open { .. }) => return Err(Unreachable::Skipped),
+            Err(BreakerError::Timeout) => format!("no answer from Redis within {timeout:?}"),
+            Err(BreakerError::Inner(e)) => e.to_string(),
+        };
+        metrics::redis_call(op, started.elapsed(), false);
+        Err(Unreachable::Failed(failed))
     }
-    Config::from_url(raw)
-        .map(|_| raw.to_owned())
-        .map_err(|e| format!("invalid Redis URL: {e}"))
 }

@@ -69,7 +69,7 @@ impl Application {
         if let Some(url) = settings.database.url.clone() {
             let breaker = breakers.get_or_create(
                 crate::store::postgres::BREAKER,
-                crate::store::postgres::breaker_config(),
+                settings.database_breaker.config(),
             );
             let (store, tasks) = PostgresStore::start(
                 &settings.database,
@@ -116,7 +116,7 @@ impl Application {
             let _ = telemetry::metrics::handle();
         }
         let redis_breaker =
-            breakers.get_or_create(crate::redis::BREAKER, crate::redis::breaker_config());
+            breakers.get_or_create(crate::redis::BREAKER, settings.redis_breaker.config());
         let limiter = settings.limiter.enabled.then(|| {
             Arc::new(RateLimiter::new(
                 &settings.limiter,

@@ -77,7 +77,7 @@ impl Backend {
         let settings = Settings::default();
         let breaker = Arc::new(Breaker::new(
             "database",
-            tally::store::postgres::breaker_config(),
+            tally::config::DatabaseBreakerSettings::default().config(),
         ));
         let (store, tasks) = PostgresStore::start(
             &settings.database,

@@ -14,7 +14,8 @@ use subtle::ConstantTimeEq;
 
 use super::problem::Problem;
 use crate::config::AdminTokens;
-use crate::limiter::{SignInRefused, Surface, ceil_secs};
+use crate::domain::ceil_secs;
+use crate::limiter::{SignInRefused, Surface};
 use crate::state::AppState;
 
 /// The operator behind a valid admin token (its configured name).

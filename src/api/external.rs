@@ -14,7 +14,7 @@ use super::ApiTags;
 use super::breakers::BreakerStatusView;
 use super::problem::Problem;
 use crate::breaker::{BreakerError, BreakerState, Outcome};
-use crate::limiter::ceil_secs;
+use crate::domain::ceil_secs;
 use crate::state::AppState;
 use crate::telemetry::{names, otel};
 use crate::upstream::UpstreamError;

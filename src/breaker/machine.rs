@@ -5,11 +5,11 @@
 use tokio::time::Instant;
 
 use super::admission::Ticket;
-use super::config::BreakerConfig;
 use super::history::{Anchor, AuditEntry, Bounded, HISTORY_CAPACITY, Transition};
 use super::outcome::{BreakerState, Outcome, OutcomeCounts};
 use super::probation::Probation;
 use super::window::Window;
+use crate::config::BreakerConfig;
 
 #[derive(Debug)]
 pub struct Core {

@@ -14,7 +14,6 @@
 //! from `tokio::time::Instant`, so tests run on a paused clock.
 
 mod admission;
-mod config;
 mod events;
 mod guard;
 mod history;
@@ -35,11 +34,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+pub use crate::config::BreakerConfig;
 pub use admission::Rejection;
-pub use config::{
-    BreakerConfig, DEFAULT_FAILURE_RATE, DEFAULT_FAILURE_THRESHOLD, DEFAULT_HALF_OPEN_PERMITS,
-    DEFAULT_MIN_CALLS, DEFAULT_RESET_TIMEOUT, DEFAULT_SLOW_CALL, DEFAULT_WINDOW,
-};
 pub use guard::BreakerError;
 pub use history::{AuditEntry, HISTORY_CAPACITY, OperatorAction, Transition};
 pub use outcome::{BreakerState, Outcome, OutcomeCounts};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use super::Breaker;
-use super::config::BreakerConfig;
 use super::history::AuditEntry;
+use crate::config::BreakerConfig;
 
 #[derive(Debug, Default)]
 pub struct Breakers {

@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::config::BreakerConfig;
 use super::history::Transition;
 use super::machine::Core;
 use super::outcome::{BreakerState, OutcomeCounts};
+use crate::config::BreakerConfig;
 
 /// Transitions carried in a status; the full history is `Breaker::transitions`.
 pub const STATUS_TRANSITIONS: usize = 20;

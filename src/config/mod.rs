@@ -6,8 +6,10 @@
 //! touch the process environment.
 //!
 //! One file per group: `service` (server, Redis, store, logs), `resilience`
-//! (limiter, cache, upstream, breakers, admin), `parse` (value parsers).
+//! (limiter, cache, upstream, admin), `breakers` (the three breakers' policies), `parse` (value
+//! parsers).
 
+mod breakers;
 mod parse;
 mod resilience;
 mod service;
@@ -18,11 +20,10 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::breaker;
-
+pub use breakers::*;
 pub use resilience::{
-    AdminSettings, AdminTokens, BreakerSettings, CacheSettings, FailMode, ForwardedHeader,
-    LimiterSettings, TrustedProxies, UpstreamSettings,
+    AdminSettings, AdminTokens, CacheSettings, FailMode, ForwardedHeader, LimiterSettings,
+    TrustedProxies, UpstreamSettings,
 };
 pub use service::{
     DashboardSettings, DatabaseSettings, LogFormat, LogSettings, RedisSettings, ServerSettings,
@@ -70,14 +71,6 @@ pub const DEFAULT_CACHE_REDIS_TIMEOUT_MS: u64 = 50;
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 1_000;
 pub const DEFAULT_SIMULATOR_FAILURE_RATE: f64 = 0.1;
 pub const DEFAULT_SIMULATOR_LATENCY_MS: u64 = 20;
-// The breaker's own defaults, in the units of the settings.
-pub const DEFAULT_BREAKER_FAILURE_THRESHOLD: u32 = breaker::DEFAULT_FAILURE_THRESHOLD;
-pub const DEFAULT_BREAKER_WINDOW_SECONDS: u64 = breaker::DEFAULT_WINDOW.as_secs();
-pub const DEFAULT_BREAKER_FAILURE_RATE: f64 = breaker::DEFAULT_FAILURE_RATE;
-pub const DEFAULT_BREAKER_MIN_CALLS: u32 = breaker::DEFAULT_MIN_CALLS;
-pub const DEFAULT_BREAKER_SLOW_CALL_MS: u64 = breaker::DEFAULT_SLOW_CALL.as_millis() as u64;
-pub const DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS: u64 = breaker::DEFAULT_RESET_TIMEOUT.as_secs();
-pub const DEFAULT_BREAKER_HALF_OPEN_PERMITS: u32 = breaker::DEFAULT_HALF_OPEN_PERMITS;
 pub const DEFAULT_DATABASE_POOL_SIZE: u32 = 10;
 pub const DEFAULT_DATABASE_TIMEOUT: &str = "2s";
 pub const DEFAULT_DATABASE_COMMIT_DELAY: &str = "0ms";
@@ -185,6 +178,10 @@ pub struct Settings {
     #[command(flatten)]
     pub breaker: BreakerSettings,
     #[command(flatten)]
+    pub redis_breaker: RedisBreakerSettings,
+    #[command(flatten)]
+    pub database_breaker: DatabaseBreakerSettings,
+    #[command(flatten)]
     pub admin: AdminSettings,
     #[command(flatten)]
     pub log: LogSettings,
@@ -254,15 +251,9 @@ impl Default for Settings {
                 simulator_failure_rate: DEFAULT_SIMULATOR_FAILURE_RATE,
                 simulator_latency_ms: DEFAULT_SIMULATOR_LATENCY_MS,
             },
-            breaker: BreakerSettings {
-                failure_threshold: DEFAULT_BREAKER_FAILURE_THRESHOLD,
-                window_seconds: DEFAULT_BREAKER_WINDOW_SECONDS,
-                failure_rate: DEFAULT_BREAKER_FAILURE_RATE,
-                min_calls: DEFAULT_BREAKER_MIN_CALLS,
-                slow_call_ms: DEFAULT_BREAKER_SLOW_CALL_MS,
-                reset_timeout_seconds: DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS,
-                half_open_permits: DEFAULT_BREAKER_HALF_OPEN_PERMITS,
-            },
+            breaker: BreakerSettings::default(),
+            redis_breaker: RedisBreakerSettings::default(),
+            database_breaker: DatabaseBreakerSettings::default(),
             admin: AdminSettings {
                 tokens: AdminTokens::default(),
                 max_failures: DEFAULT_SIGN_IN_MAX_FAILURES,

@@ -118,3 +118,14 @@ pub(super) fn redact_password(raw: &str) -> String {
         None => raw.to_owned(),
     }
 }
+
+/// A Redis URL, checked at configuration time.
+pub fn parse_redis_url(raw: &str) -> Result<String, String> {
+    // TLS (rediss://) is not compiled in; say so at startup rather than at first use.
+    if !raw.starts_with("redis://") {
+        return Err("must start with redis://".into());
+    }
+    fred::prelude::Config::from_url(raw)
+        .map(|_| raw.to_owned())
+        .map_err(|e| format!("invalid Redis URL: {e}"))
+}

@@ -9,7 +9,6 @@ use super::parse::{
     parse_cidrs, parse_http_url, parse_positive_duration, parse_ratio, parse_tokens,
 };
 use super::*;
-use crate::breaker::BreakerConfig;
 
 /// What the limiter does while Redis cannot decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,53 +119,6 @@ pub struct UpstreamSettings {
     #[arg(global = true, long = "simulator-latency-ms", env = "EXTERNAL_SERVICE_LATENCY_MS", default_value_t = DEFAULT_SIMULATOR_LATENCY_MS,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub simulator_latency_ms: u64,
-}
-
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Circuit breakers")]
-pub struct BreakerSettings {
-    /// Consecutive failures that open a breaker.
-    #[arg(global = true, long = "breaker-failure-threshold", env = "CIRCUIT_BREAKER_FAILURE_THRESHOLD", default_value_t = DEFAULT_BREAKER_FAILURE_THRESHOLD,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub failure_threshold: u32,
-    /// Sliding window for the failure and slow-call rates, in seconds.
-    #[arg(global = true, id = "breaker_window_seconds", long = "breaker-window-seconds", env = "CIRCUIT_BREAKER_WINDOW_SECONDS", default_value_t = DEFAULT_BREAKER_WINDOW_SECONDS,
-          value_parser = clap::value_parser!(u64).range(1..=3_600))]
-    pub window_seconds: u64,
-    /// Failure (or slow-call) rate over the window that opens a breaker (0..1).
-    #[arg(global = true, id = "breaker_failure_rate", long = "breaker-failure-rate", env = "CIRCUIT_BREAKER_FAILURE_RATE", default_value_t = DEFAULT_BREAKER_FAILURE_RATE,
-          value_parser = parse_ratio)]
-    pub failure_rate: f64,
-    /// Calls in the window before the rates count.
-    #[arg(global = true, long = "breaker-min-calls", env = "CIRCUIT_BREAKER_MIN_CALLS", default_value_t = DEFAULT_BREAKER_MIN_CALLS,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub min_calls: u32,
-    /// Calls slower than this count as slow, in milliseconds.
-    #[arg(global = true, long = "breaker-slow-call-ms", env = "CIRCUIT_BREAKER_SLOW_CALL_MS", default_value_t = DEFAULT_BREAKER_SLOW_CALL_MS,
-          value_parser = clap::value_parser!(u64).range(1..=600_000))]
-    pub slow_call_ms: u64,
-    /// How long an open breaker waits before probing, in seconds.
-    #[arg(global = true, long = "breaker-reset-timeout", env = "CIRCUIT_BREAKER_RESET_TIMEOUT", default_value_t = DEFAULT_BREAKER_RESET_TIMEOUT_SECONDS,
-          value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub reset_timeout_seconds: u64,
-    /// Probe calls a half-open breaker admits.
-    #[arg(global = true, long = "breaker-half-open-permits", env = "CIRCUIT_BREAKER_HALF_OPEN_PERMITS", default_value_t = DEFAULT_BREAKER_HALF_OPEN_PERMITS,
-          value_parser = clap::value_parser!(u32).range(1..=1_000))]
-    pub half_open_permits: u32,
-}
-
-impl BreakerSettings {
-    pub fn config(&self) -> BreakerConfig {
-        BreakerConfig {
-            failure_threshold: self.failure_threshold,
-            window: Duration::from_secs(self.window_seconds),
-            failure_rate: self.failure_rate,
-            min_calls: self.min_calls,
-            slow_call: Duration::from_millis(self.slow_call_ms),
-            reset_timeout: Duration::from_secs(self.reset_timeout_seconds),
-            half_open_permits: self.half_open_permits,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::parse::{parse_database_url, parse_positive_duration, parse_size};
+use super::parse::{parse_database_url, parse_positive_duration, parse_redis_url, parse_size};
 use super::*;
 use crate::domain::parse_duration;
 
@@ -52,7 +52,7 @@ pub struct ServerSettings {
 #[command(next_help_heading = "Redis")]
 pub struct RedisSettings {
     /// Redis connection URL.
-    #[arg(global = true, long = "redis-url", env = "REDIS_URL", default_value = DEFAULT_REDIS_URL, value_parser = crate::redis::parse_url)]
+    #[arg(global = true, long = "redis-url", env = "REDIS_URL", default_value = DEFAULT_REDIS_URL, value_parser = parse_redis_url)]
     pub url: String,
     /// Upper bound for connecting to Redis and for each Redis command.
     #[arg(global = true, long = "redis-timeout", env = "REDIS_TIMEOUT", default_value = DEFAULT_REDIS_TIMEOUT, value_parser = parse_positive_duration)]

@@ -95,3 +95,61 @@ fn limiter_flags() {
     assert_eq!(defaults.forwarded_header, ForwardedHeader::XForwardedFor);
     assert!(parse(&["--forwarded-header", "x-real-ip"]).is_err());
 }
+
+#[test]
+fn each_breaker_has_its_own_policy_with_named_defaults() {
+    let cli = parse(&[]).expect("defaults parse");
+    let s = &cli.settings;
+    // Skip when the environment sets any of them.
+    if ["CIRCUIT_BREAKER", "REDIS_BREAKER", "DATABASE_BREAKER"]
+        .iter()
+        .any(|p| std::env::vars().any(|(k, _)| k.starts_with(p)))
+    {
+        return;
+    }
+    assert_eq!(s.breaker.config(), BreakerConfig::default());
+    assert_eq!(
+        s.breaker.failure_threshold,
+        DEFAULT_BREAKER_FAILURE_THRESHOLD
+    );
+    assert_eq!(
+        s.redis_breaker.failure_threshold,
+        DEFAULT_REDIS_BREAKER_FAILURE_THRESHOLD
+    );
+    assert_eq!(
+        s.redis_breaker.config().reset_timeout,
+        Duration::from_secs(DEFAULT_REDIS_BREAKER_RESET_TIMEOUT_SECONDS)
+    );
+    assert_eq!(
+        s.database_breaker.failure_threshold,
+        DEFAULT_DATABASE_BREAKER_FAILURE_THRESHOLD
+    );
+    assert_eq!(
+        s.redis_breaker.config(),
+        Settings::default().redis_breaker.config()
+    );
+
+    let cli = parse(&[
+        "--redis-breaker-failure-threshold",
+        "4",
+        "--database-breaker-reset-timeout",
+        "9",
+        "--breaker-min-calls",
+        "3",
+    ])
+    .expect("breaker flags parse");
+    let s = &cli.settings;
+    assert_eq!(s.redis_breaker.config().failure_threshold, 4);
+    assert_eq!(
+        s.database_breaker.config().reset_timeout,
+        Duration::from_secs(9)
+    );
+    assert_eq!(s.breaker.config().min_calls, 3);
+    // Each flag sets its own breaker only.
+    assert_eq!(
+        s.breaker.failure_threshold,
+        DEFAULT_BREAKER_FAILURE_THRESHOLD
+    );
+    assert_eq!(s.redis_breaker.min_calls, DEFAULT_BREAKER_MIN_CALLS);
+    assert!(parse(&["--database-breaker-failure-rate", "1.5"]).is_err());
+}

@@ -10,8 +10,9 @@ use opentelemetry::trace::TraceContextExt;
 use poem::http::{HeaderName, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
-use super::{ClientKey, Decision, Policy, PolicyName, RateLimiter, ceil_secs, client_ip};
+use super::{ClientKey, Decision, Policy, PolicyName, RateLimiter, client_ip};
 use crate::api::problem::{Problem, error_to_response};
+use crate::domain::ceil_secs;
 
 const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");

@@ -24,7 +24,7 @@ pub use identity::{ClientKey, Identify, client_ip};
 pub use lease::LIMIT_SHARE;
 pub use local::LocalWindow;
 pub use middleware::RateLimit;
-pub use policy::{Policy, PolicyName, ceil_secs};
+pub use policy::{Policy, PolicyName};
 pub use redis_window::{KEY_PREFIX, RedisWindow};
 pub use sign_in::{SignInGuard, SignInRefused, Surface};
 pub use stats::{LimitedClient, LimiterStats, PolicyStats, mask};
@@ -32,10 +32,9 @@ pub use stats::{LimitedClient, LimiterStats, PolicyStats, mask};
 use decisions::{DecisionCounters, DecisionLabel};
 use lease::{Leases, Take};
 use poem::http::HeaderValue;
-use redis_window::Unanswered;
 use stats::LimiterCounters;
 
-use crate::breaker::{Breaker, Outcome};
+use crate::breaker::Breaker;
 use crate::config::{FailMode, ForwardedHeader, LimiterSettings, TrustedProxies};
 use crate::redis::{Redis, RedisGate};
 use crate::telemetry::names;
@@ -130,6 +129,7 @@ impl RateLimiter {
             window: Duration::from_secs(settings.read_window_seconds),
         };
         let timeout = Duration::from_millis(settings.redis_timeout_ms);
+        let gate = RedisGate::new(redis, breaker);
         let leases = Arc::new(Leases::new(
             Duration::from_millis(settings.lease_ms),
             timeout,
@@ -139,15 +139,8 @@ impl RateLimiter {
             read,
             trusted: settings.trusted_proxies.clone(),
             forwarded_header: settings.forwarded_header,
-            gate: RedisGate::new(Arc::clone(&redis), Arc::clone(&breaker)),
-            window: RedisWindow::new(
-                redis.client().clone(),
-                write,
-                read,
-                Arc::clone(&leases),
-                timeout,
-                breaker,
-            ),
+            gate: gate.clone(),
+            window: RedisWindow::new(gate, write, read, Arc::clone(&leases), timeout),
             leases,
             local: LocalWindow::new(),
             fail_mode: settings.fail_mode,
@@ -222,29 +215,20 @@ impl RateLimiter {
             }
             Take::Ask { lease, give_back } => (lease, give_back),
         };
-        let decision = match self.gate.permit() {
-            Some(permit) => match self.window.decide(policy, client, lease, give_back).await {
-                Ok(verdict) => {
-                    permit.record(Outcome::Success);
-                    Decision::Decided {
-                        verdict,
-                        backend: Backend::Redis,
-                    }
-                }
+        // While the `redis` breaker is open, don't wait on Redis at all. The batching
+        // task's guarded call tells the breaker how Redis did.
+        let decision = match self.gate.available() {
+            true => match self.window.decide(policy, client, lease, give_back).await {
+                Ok(verdict) => Decision::Decided {
+                    verdict,
+                    backend: Backend::Redis,
+                },
                 Err(err) => {
-                    // Only a failed call counts against Redis: a decision that
-                    // waited out its bound behind a call in flight falls back
-                    // without blaming it (the batching task records calls
-                    // that fail with nobody left to tell).
-                    if let Unanswered::Redis(_) = err {
-                        permit.record(Outcome::Failure);
-                    }
                     tracing::debug!(error = %err, "rate-limit decision fell back");
                     self.fallback(policy, client)
                 }
             },
-            // The `redis` breaker is open: don't wait on Redis at all.
-            None => self.fallback(policy, client),
+            false => self.fallback(policy, client),
         };
         self.record(policy, &decision);
         decision

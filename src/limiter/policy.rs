@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use poem::http::HeaderValue;
 
+use crate::domain::ceil_secs;
+
 /// Which policy a request falls under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PolicyName {
@@ -60,12 +62,6 @@ impl Policy {
     }
 }
 
-/// Whole seconds, rounded up, at least 1: what `Retry-After` and `t` carry.
-pub fn ceil_secs(d: Duration) -> u64 {
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    secs.max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,13 +83,5 @@ mod tests {
             ..p
         };
         assert_eq!(read.state_header(0, Duration::ZERO), r#""read";r=0;t=1"#);
-    }
-
-    #[test]
-    fn seconds_round_up_and_never_reach_zero() {
-        assert_eq!(ceil_secs(Duration::ZERO), 1);
-        assert_eq!(ceil_secs(Duration::from_micros(1)), 1);
-        assert_eq!(ceil_secs(Duration::from_secs(3)), 3);
-        assert_eq!(ceil_secs(Duration::from_millis(3_001)), 4);
     }
 }

@@ -20,7 +20,7 @@ use super::batch::{self, Ask, Plan};
 use super::identity::ClientKey;
 use super::lease::{GiveBack, Leases};
 use super::policy::{Policy, PolicyName};
-use crate::breaker::{Breaker, Outcome};
+use crate::redis::RedisGate;
 
 const SCRIPT: &str = include_str!("window.lua");
 /// Every limiter key starts with this; the version changes with the layout.
@@ -38,13 +38,13 @@ struct Job {
 /// Why a decision has no answer from Redis.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unanswered {
-    /// The script call that carried it failed or ran past the timeout:
-    /// Redis is down or slow.
+    /// The script call that carried it failed, ran past the timeout or was
+    /// not made (the `redis` breaker is open): Redis is down or slow.
     Redis(String),
     /// The caller's own bound ran out first, its decision still queued
     /// behind the call in flight or in a call not yet answered (or the
     /// queue was full). Says nothing certain about Redis: the batching
-    /// task reports its own failed calls to the breaker.
+    /// task's guarded call reports to the breaker.
     Waited(String),
 }
 
@@ -63,28 +63,25 @@ pub struct RedisWindow {
 
 /// What one batching task needs for its calls.
 struct Caller {
-    client: Client,
+    /// Every call goes through the shared `redis` breaker.
+    gate: RedisGate,
     script: Script,
     /// ARGV[1..5]: both policies' limits and windows, and the lease duration.
     head: Vec<String>,
     limits: [u64; 2],
     leases: Arc<Leases>,
     timeout: Duration,
-    /// The shared `redis` breaker, told of calls that failed with nobody
-    /// left waiting to tell it.
-    breaker: Arc<Breaker>,
 }
 
 impl RedisWindow {
     /// Starts the batching task; needs a Tokio runtime. Grants are settled
     /// in `leases`.
     pub fn new(
-        client: Client,
+        gate: RedisGate,
         write: Policy,
         read: Policy,
         leases: Arc<Leases>,
         timeout: Duration,
-        breaker: Arc<Breaker>,
     ) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
         // Both policies travel once per call; each client names its policy.
@@ -93,15 +90,14 @@ impl RedisWindow {
             .flat_map(|p| [p.limit.to_string(), p.window.as_micros().to_string()])
             .collect();
         head.push(leases.duration().as_micros().to_string());
-        tokio::spawn(preload(client.clone()));
+        tokio::spawn(preload(gate.client().clone()));
         let caller = Caller {
-            client,
+            gate,
             script: Script::from_lua(SCRIPT),
             head,
             limits: [write.limit, read.limit],
             leases,
             timeout,
-            breaker,
         };
         tokio::spawn(caller.run(rx));
         Self { jobs, timeout }
@@ -215,10 +211,12 @@ impl Caller {
             }
             let plan = batch::plan(batch.iter().map(|j| &j.ask));
             let sent = Instant::now();
-            let result = tokio::time::timeout(self.timeout, self.call(&plan))
+            // One guarded call per batch: its outcome counts once, however many wait on it.
+            let result = self
+                .gate
+                .call("evalsha", self.timeout, self.call(&plan))
                 .await
-                .unwrap_or_else(|_| Err(format!("no answer from Redis within {:?}", self.timeout)));
-            crate::telemetry::metrics::redis_call("evalsha", sent.elapsed(), result.is_ok());
+                .map_err(|why| why.to_string());
             let answers = result.as_deref().ok();
             for (k, group) in plan.groups.iter().enumerate() {
                 if group.lease > 0 || group.give_back.is_some() {
@@ -237,19 +235,8 @@ impl Caller {
                     }
                 }
                 Err(err) => {
-                    let mut told = 0;
                     for job in batch.drain(..) {
-                        told += usize::from(job.reply.send(Err(err.clone())).is_ok());
-                    }
-                    // A caller told of the failure records it with its own
-                    // permit. When none is left (each one's bound ran out
-                    // while the call was queued or in flight, as with a
-                    // Redis that hangs), the failure is recorded here, so
-                    // the breaker still opens.
-                    if told == 0 {
-                        if let Ok(permit) = self.breaker.try_acquire() {
-                            permit.record(Outcome::Failure);
-                        }
+                        let _ = job.reply.send(Err(err.clone()));
                     }
                 }
             }
@@ -262,7 +249,7 @@ impl Caller {
             max_attempts: Some(1),
             ..Default::default()
         };
-        let scoped = self.client.with_options(&opts);
+        let scoped = self.gate.client().with_options(&opts);
         let keys: Vec<String> = plan
             .groups
             .iter()

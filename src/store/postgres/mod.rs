@@ -20,7 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Idempotent, MetricStore, Recorded, StoreError, StoreStats};
-use crate::breaker::{Breaker, BreakerConfig, Outcome};
+use crate::breaker::{Breaker, BreakerError, Outcome};
 use crate::config::DatabaseSettings;
 use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo, bound_micros};
 use writer::{Committed, Pending, PendingKey, Writer};
@@ -32,17 +32,6 @@ const QUEUE: usize = 10_000;
 /// How often the database is asked `SELECT 1`, so health sees an outage (and the
 /// recovery) within seconds even when no request touches the database.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Three failed calls in a row take the database out of use; a probe every
-/// two seconds brings it back.
-pub fn breaker_config() -> BreakerConfig {
-    BreakerConfig {
-        failure_threshold: 3,
-        reset_timeout: Duration::from_secs(2),
-        half_open_permits: 1,
-        ..BreakerConfig::default()
-    }
-}
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -174,49 +163,41 @@ impl PostgresStore {
     }
 }
 
-/// Runs one database call through the breaker with a timeout, recording how
-/// it went. An open breaker refuses at once.
+/// Runs one database call through the `database` breaker's guard with a timeout. An
+/// open breaker refuses at once.
 pub(super) async fn guarded<T>(
     breaker: &Breaker,
     timeout: Duration,
     what: &str,
     call: impl Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, StoreError> {
-    let permit = breaker.try_acquire().map_err(|r| {
-        StoreError::Unavailable(format!(
-            "the database is unavailable (breaker open; retry in {} s)",
-            crate::limiter::ceil_secs(r.retry_after)
-        ))
-    })?;
-    match tokio::time::timeout(timeout, call).await {
-        Ok(Ok(v)) => {
-            permit.record(Outcome::Success);
-            Ok(v)
-        }
-        Ok(Err(e)) => {
+    breaker
+        .call(timeout, call, |result| match result {
             // A data exception (SQLSTATE class 22, e.g. a float overflow) is
             // the database answering, not failing.
-            let answered = e
-                .as_database_error()
-                .and_then(|d| d.code())
-                .is_some_and(|code| code.starts_with("22"));
-            permit.record(if answered {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            });
-            Err(StoreError::Unavailable(format!(
-                "database {what} failed: {e}"
-            )))
-        }
-        Err(_) => {
-            permit.record(Outcome::Timeout);
-            Err(StoreError::Unavailable(format!(
-                "database {what} took longer than {} ms",
-                timeout.as_millis()
-            )))
-        }
-    }
+            Err(e) if !is_data_exception(e) => Outcome::Failure,
+            _ => Outcome::Success,
+        })
+        .await
+        .map_err(|e| {
+            StoreError::Unavailable(match e {
+                BreakerError::Open { retry_after, .. } => format!(
+                    "the database is unavailable (breaker open; retry in {} s)",
+                    crate::domain::ceil_secs(retry_after)
+                ),
+                BreakerError::Timeout => format!(
+                    "database {what} took longer than {} ms",
+                    timeout.as_millis()
+                ),
+                BreakerError::Inner(e) => format!("database {what} failed: {e}"),
+            })
+        })
+}
+
+fn is_data_exception(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code.starts_with("22"))
 }
 
 /// Summary columns, in order.
