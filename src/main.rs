@@ -40,7 +40,7 @@ async fn simulator(settings: tally::config::Settings) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match tally::upstream::simulator::run(&settings).await {
+    match tally::upstream::simulator::run(&settings, tally::startup::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tally: simulator: {e}");

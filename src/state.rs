@@ -14,6 +14,7 @@ use crate::config::AdminTokens;
 use crate::limiter::{Identify, RateLimiter, SignInGuard};
 use crate::redis::Redis;
 use crate::store::MetricStore;
+use crate::summary::Summaries;
 use crate::telemetry::Traffic;
 use crate::upstream::{Simulator, UpstreamClient};
 
@@ -31,7 +32,9 @@ pub struct AppState {
     pub redis: Arc<Redis>,
     /// `None` when rate limiting is turned off.
     pub limiter: Option<Arc<RateLimiter>>,
-    pub cache: SummaryCache,
+    pub cache: Arc<SummaryCache>,
+    /// Summaries through the cache: what the API and the dashboard both ask.
+    pub summaries: Summaries,
     pub breakers: Arc<Breakers>,
     pub upstream: Upstream,
     pub admin_tokens: AdminTokens,

@@ -13,7 +13,7 @@ use super::ApiTags;
 use super::auth::AdminAuth;
 use super::breakers::{AuditView, BreakerStatusView};
 use super::payload::JsonBody;
-use super::problem::{FieldError, Problem};
+use crate::http::problem::{FieldError, Problem};
 use crate::state::AppState;
 use crate::upstream::SimulatorConfig;
 

@@ -12,11 +12,12 @@ use serde_json::Value;
 
 use super::ApiTags;
 use super::breakers::BreakerStatusView;
-use super::problem::Problem;
 use crate::breaker::{BreakerError, BreakerState, Outcome};
 use crate::domain::ceil_secs;
+use crate::http::problem::Problem;
 use crate::state::AppState;
 use crate::telemetry::{names, otel};
+use crate::upstream::BREAKER;
 use crate::upstream::UpstreamError;
 use tracing::Instrument;
 
@@ -69,8 +70,6 @@ pub enum StatusResponse {
     TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
-pub const UPSTREAM: &str = "upstream";
-
 fn breaker_problem(status: StatusCode, state: BreakerState, detail: String) -> Json<Problem> {
     let slug = match status {
         StatusCode::SERVICE_UNAVAILABLE => "circuit-open",
@@ -81,7 +80,7 @@ fn breaker_problem(status: StatusCode, state: BreakerState, detail: String) -> J
         problem_type: format!("urn:tally:problem:{slug}"),
         title: status.canonical_reason().unwrap_or("Error").into(),
         status: status.as_u16(),
-        detail: format!("{detail} (breaker '{UPSTREAM}' is {})", state.as_str()),
+        detail: format!("{detail} (breaker '{BREAKER}' is {})", state.as_str()),
         errors: None,
     })
 }
@@ -104,7 +103,7 @@ impl ExternalApi {
         let span = tracing::info_span!(
             "upstream.call",
             otel.kind = "client",
-            breaker.name = UPSTREAM,
+            breaker.name = BREAKER,
             breaker.state = breaker.state().as_str(),
             breaker.permit = tracing::field::Empty,
             http.response.status_code = tracing::field::Empty,

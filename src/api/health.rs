@@ -7,8 +7,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::ApiTags;
-use super::problem::Problem;
 use crate::breaker::BreakerState;
+use crate::http::problem::Problem;
 use crate::state::AppState;
 
 pub struct HealthApi;

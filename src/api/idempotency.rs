@@ -13,9 +13,9 @@ use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::problem::{FieldError, Problem};
 use super::responses::WriteError;
 use crate::domain::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_LEN, Metric, MetricType};
+use crate::http::problem::{FieldError, Problem};
 use crate::state::AppState;
 use crate::store::{Idempotent, Recorded};
 

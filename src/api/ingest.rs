@@ -13,9 +13,9 @@ use super::ApiTags;
 use super::idempotency;
 use super::metric_input::{MetricInput, TimeRules, parse_metric};
 use super::payload::{JsonBody, RenderedJson};
-use super::problem::FieldError;
 use super::responses::WriteError;
 use crate::domain::Metric;
+use crate::http::problem::FieldError;
 use crate::state::AppState;
 
 /// Most metrics accepted in one batch.

@@ -7,8 +7,8 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use poem_openapi::Object;
 use serde_json::Value;
 
-use super::problem::FieldError;
 use crate::domain::{Metric, MetricType};
+use crate::http::problem::FieldError;
 
 /// A data point as clients send it.
 #[derive(Debug, Object)]

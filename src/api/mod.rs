@@ -10,7 +10,6 @@ pub mod idempotency;
 mod ingest;
 pub mod metric_input;
 pub mod payload;
-pub mod problem;
 pub mod query;
 mod responses;
 pub mod spec;
@@ -118,6 +117,12 @@ pub fn route_template(pattern: &str) -> Option<Arc<str>> {
         })
         .get(pattern)
         .cloned()
+}
+
+/// Any error that escaped an API handler as problem+json, a 405 with the `Allow` its
+/// route answers.
+pub fn error_to_response(err: poem::Error) -> poem::Response {
+    crate::http::problem::error_to_response(err, allowed_methods)
 }
 
 /// The `Allow` header of a route pattern as poem-openapi registers it: the

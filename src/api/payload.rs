@@ -19,7 +19,7 @@ use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use serde_json::Value;
 
-use super::problem::Problem;
+use crate::http::problem::Problem;
 
 /// Largest body a JSON payload may have, how long it may take to arrive, and the bytes
 /// of bodies held at once; installed as request data at startup.

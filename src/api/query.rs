@@ -11,10 +11,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::ingest::MetricView;
-use super::problem::FieldError;
 use super::responses::ReadError;
 use super::summary::{self, SummaryReply};
 use crate::domain::MetricType;
+use crate::http::problem::FieldError;
 use crate::state::AppState;
 
 pub const DEFAULT_LIMIT: u32 = 100;

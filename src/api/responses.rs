@@ -6,8 +6,8 @@ use poem_openapi::payload::Json;
 
 use poem::http::StatusCode;
 
-use super::problem::{FieldError, Problem};
 use crate::domain::MetricType;
+use crate::http::problem::{FieldError, Problem};
 use crate::store::StoreError;
 
 // The 429 variants are built by the rate-limit middleware, not by handlers;
@@ -93,13 +93,13 @@ pub enum ReadError {
 pub const STORE_RETRY_AFTER: u64 = 2;
 
 impl WriteError {
-    pub fn invalid(errors: Vec<super::problem::FieldError>) -> Self {
+    pub fn invalid(errors: Vec<crate::http::problem::FieldError>) -> Self {
         Self::Unprocessable(Json(Problem::validation(errors)))
     }
 }
 
 impl ReadError {
-    pub fn invalid(errors: Vec<super::problem::FieldError>) -> Self {
+    pub fn invalid(errors: Vec<crate::http::problem::FieldError>) -> Self {
         Self::Unprocessable(Json(Problem::validation(errors)))
     }
 }

@@ -1,28 +1,24 @@
-//! `GET /api/metrics/summary`: validation, the read-through cache lookup
-//! (shared with the dashboard), and the response. The response is the
+//! `GET /api/metrics/summary`: the lookup (`crate::summary`, shared with the
+//! dashboard) and the response. The response is the
 //! hottest one the API writes, so it is written by hand (`SummaryReply`):
 //! the derived one parses each header name and formats each value on every
 //! request.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use poem::http::header::{AGE, CONTENT_TYPE};
 use poem::http::{HeaderName, HeaderValue};
 use poem::{IntoResponse, Response};
 use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::{ApiResponse, Object};
-use tracing::Instrument;
 
 use super::payload::RenderedJson;
-use super::problem::FieldError;
 use super::responses::ReadError;
-use crate::cache::{Lookup, SummaryKey};
-use crate::domain::{MetricType, Period, SummaryReport, TimeWindow};
+use crate::domain::SummaryReport;
+use crate::http::problem::FieldError;
 use crate::state::AppState;
-use crate::store::StoreError;
+use crate::summary::SummaryQuery;
 
 const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
@@ -128,22 +124,16 @@ pub async fn answer(
     metric_type: &str,
     period: Option<String>,
 ) -> Result<SummaryReply, ReadError> {
-    let period_raw = period.unwrap_or_else(|| "all".to_owned());
-    let (metric_type, period) = match (MetricType::parse(metric_type), Period::parse(&period_raw)) {
-        (Ok(t), Ok(p)) => (t, p),
-        (t, p) => {
-            let mut errors = Vec::new();
-            if let Err(e) = t {
-                errors.push(FieldError::new("type", e));
-            }
-            if let Err(e) = p {
-                errors.push(FieldError::new("period", e));
-            }
-            return Err(ReadError::invalid(errors));
-        }
-    };
-    let lookup = lookup_summary(state, metric_type, period, &period_raw).await?;
-    let requested = period_raw;
+    let query = SummaryQuery::parse(metric_type, period.as_deref()).map_err(|invalid| {
+        ReadError::invalid(
+            invalid
+                .into_iter()
+                .map(|(field, e)| FieldError::new(field, e))
+                .collect(),
+        )
+    })?;
+    let lookup = state.summaries.lookup(&query).await?;
+    let requested = query.period_raw;
     let entry = &lookup.entry;
     // Hits in the entry's own spelling of the period reuse its rendered body.
     let body = if entry.report.period == requested {
@@ -160,78 +150,6 @@ pub async fn answer(
         x_cache: lookup.x_cache(),
         age_secs: lookup.age.as_secs(),
     })
-}
-
-/// `period` is the caller's spelling (`hourly` and `1h` share a cache entry).
-/// The summary of `metric_type` over `period` through the read-through cache
-/// (only the cache calls the store). `period_raw` is the period as requested.
-/// Shared by the API and the dashboard, so both show the same numbers.
-pub async fn lookup_summary(
-    state: &AppState,
-    metric_type: MetricType,
-    period: Period,
-    period_raw: &str,
-) -> Result<Lookup, StoreError> {
-    let key = SummaryKey::new(&metric_type, period);
-    let span = tracing::info_span!(
-        "cache.lookup",
-        cache.tier = tracing::field::Empty,
-        cache.result = tracing::field::Empty,
-    );
-    let lookup = match span.in_scope(|| state.cache.fresh_from_memory(&key)) {
-        Some(hit) => hit,
-        None => {
-            let store = Arc::clone(&state.store);
-            let (retention, skew) = (state.retention, state.max_future_skew);
-            let period_raw = period_raw.to_owned();
-            let compute = move || async move {
-                let now = Utc::now();
-                let span = match period {
-                    Period::All => retention,
-                    Period::Last(d) => d.min(retention),
-                };
-                // Checked and clamped: a retention (or skew) of a million
-                // years is a valid setting that reaches past what a date
-                // holds. No point is older than 1970 (ingest refuses those),
-                // and RFC 3339 ends with year 9999.
-                let from = TimeDelta::from_std(span)
-                    .ok()
-                    .and_then(|span| now.checked_sub_signed(span))
-                    .map_or(DateTime::UNIX_EPOCH, |from| from.max(DateTime::UNIX_EPOCH));
-                let last = DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(now);
-                let to = TimeDelta::from_std(skew)
-                    .ok()
-                    .and_then(|skew| now.checked_add_signed(skew))
-                    .map_or(last, |to| to.min(last));
-                // Validation keeps every stored point at or before `to`: no upper bound needed.
-                let window = TimeWindow {
-                    from: Some(from),
-                    to: None,
-                };
-                let aggregates = store
-                    .summarize(&metric_type, window)
-                    .instrument(tracing::info_span!(
-                        "store.summarize",
-                        metric.type.len = metric_type.as_str().len()
-                    ))
-                    .await?;
-                Ok(SummaryReport {
-                    metric_type: metric_type.as_str().to_owned(),
-                    period: period_raw,
-                    from,
-                    to,
-                    aggregates,
-                })
-            };
-            // Boxed: the cache's future is kilobytes, and every endpoint layer
-            // around the handler would otherwise hold (and move) a copy of it.
-            Box::pin(state.cache.get(&key, compute).instrument(span.clone())).await?
-        }
-    };
-    let (tier, result) = lookup.trace_fields();
-    span.record("cache.tier", tier);
-    span.record("cache.result", result);
-    Ok(lookup)
 }
 
 fn summary_view(report: &SummaryReport, period: String) -> Summary {

@@ -141,6 +141,21 @@ pub struct AdminSettings {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct AdminTokens(pub Vec<(String, String)>);
 
+impl AdminTokens {
+    /// The name of the token matching `presented`; every token is compared in full, in
+    /// constant time.
+    pub fn find(&self, presented: &str) -> Option<&str> {
+        use subtle::ConstantTimeEq;
+        let mut found = None;
+        for (name, token) in &self.0 {
+            if bool::from(token.as_bytes().ct_eq(presented.as_bytes())) {
+                found = Some(name.as_str());
+            }
+        }
+        found
+    }
+}
+
 impl std::fmt::Debug for AdminTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()

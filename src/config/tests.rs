@@ -153,3 +153,15 @@ fn each_breaker_has_its_own_policy_with_named_defaults() {
     assert_eq!(s.redis_breaker.min_calls, DEFAULT_BREAKER_MIN_CALLS);
     assert!(parse(&["--database-breaker-failure-rate", "1.5"]).is_err());
 }
+
+#[test]
+fn tokens_name_their_operator_only_for_an_exact_match() {
+    let tokens = AdminTokens(vec![
+        ("alice".into(), "a-very-long-token-1".into()),
+        ("bob".into(), "a-very-long-token-2".into()),
+    ]);
+    assert_eq!(tokens.find("a-very-long-token-2"), Some("bob"));
+    assert_eq!(tokens.find("a-very-long-token-"), None);
+    assert_eq!(tokens.find("a-very-long-token-22"), None);
+    assert_eq!(tokens.find(""), None);
+}

@@ -15,8 +15,7 @@ use serde::de::DeserializeOwned;
 use super::Dashboard;
 use super::pages::html;
 use super::session::{Session, Sessions, same_origin};
-use crate::api::auth;
-use crate::api::problem::Problem;
+use crate::http::problem::Problem;
 use crate::limiter::{SignInRefused, Surface};
 use crate::upstream::{SimulatorConfig, SimulatorMode};
 
@@ -94,7 +93,7 @@ pub async fn login(d: Data<&Arc<Dashboard>>, req: &Request, body: Body) -> poem:
         return Ok(too_many_failures(&d, req, refused).await);
     }
     let operator = (!tokens.0.is_empty())
-        .then(|| auth::find(tokens, &input.token))
+        .then(|| tokens.find(&input.token))
         .flatten();
     let Some(operator) = operator else {
         if !tokens.0.is_empty() {
@@ -106,8 +105,8 @@ pub async fn login(d: Data<&Arc<Dashboard>>, req: &Request, body: Body) -> poem:
         return Ok(html(StatusCode::FORBIDDEN, askama::Template::render(&page)));
     };
     d.state.sign_ins.succeeded(client);
-    let (id, _) = d.sessions.create(&operator.0);
-    tracing::info!(event = "dashboard_login", who = %operator.0, "operator signed in to the dashboard");
+    let (id, _) = d.sessions.create(operator);
+    tracing::info!(event = "dashboard_login", who = %operator, "operator signed in to the dashboard");
     let mut resp = see_other("/dashboard?done=signed_in");
     if let Ok(v) = d.sessions.set_cookie(&id).parse() {
         resp.headers_mut().append(poem::http::header::SET_COOKIE, v);
@@ -118,7 +117,7 @@ pub async fn login(d: Data<&Arc<Dashboard>>, req: &Request, body: Body) -> poem:
 /// A client with too many failed sign-ins: the sign-in page saying so for a browser,
 /// problem+json for anything else; 429 with `Retry-After` either way.
 async fn too_many_failures(d: &Dashboard, req: &Request, refused: SignInRefused) -> Response {
-    let mut resp = auth::too_many_failures(refused);
+    let mut resp = refused.into_response();
     let wants_html = req
         .header(poem::http::header::ACCEPT)
         .is_some_and(|accept| accept.contains("text/html"));

@@ -4,7 +4,7 @@ use poem::http::StatusCode;
 use poem::web::Path;
 use poem::{IntoResponse, Response, handler};
 
-use crate::api::problem::Problem;
+use crate::http::problem::Problem;
 
 const LIVE_JS: &str = include_str!("../../templates/assets/live.js");
 const STYLE_CSS: &str = include_str!("../../templates/assets/style.css");

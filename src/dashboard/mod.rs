@@ -126,7 +126,9 @@ pub fn routes(dashboard: Arc<Dashboard>) -> impl Endpoint + use<> {
         // Errors become their problem+json responses here, inside the
         // headers below: `SetHeader` passes an error through untouched, so a
         // 404, 400 or a refused form would otherwise go out without them.
-        .catch_all_error(|err| async move { crate::api::problem::error_to_response(err) })
+        .catch_all_error(
+            |err| async move { crate::http::problem::error_to_response(err, |_| None) },
+        )
         .with(
             SetHeader::new()
                 .overriding("content-security-policy", CONTENT_SECURITY_POLICY)

@@ -16,8 +16,8 @@ use super::format;
 use super::live::{self, Page, StreamRefused};
 use super::snapshot::Snapshot;
 use super::views::metrics::SummaryView;
-use crate::api::problem::Problem;
-use crate::domain::{MetricType, Period};
+use crate::http::problem::Problem;
+use crate::summary::SummaryQuery;
 use crate::upstream::SimulatorMode;
 
 /// Keep-alive comments on an idle stream (proxies drop silent connections).
@@ -214,7 +214,7 @@ pub async fn metrics(
     html(StatusCode::OK, page.render())
 }
 
-/// A type's summary through the API's own lookup (cache included).
+/// A type's summary through the same lookup as the API's (cache included).
 async fn summary(d: &Dashboard, raw_type: &str, raw_period: &str) -> SummaryView {
     let mut view = SummaryView {
         requested: raw_type.to_owned(),
@@ -223,18 +223,18 @@ async fn summary(d: &Dashboard, raw_type: &str, raw_period: &str) -> SummaryView
         cache_status: String::new(),
         error: None,
     };
-    let (metric_type, period) = match (MetricType::parse(raw_type), Period::parse(raw_period)) {
-        (Ok(t), Ok(p)) => (t, p),
-        (Err(e), _) => {
-            view.error = Some(format!("not a metric type name: {e}"));
-            return view;
-        }
-        (_, Err(e)) => {
-            view.error = Some(format!("not a period: {e}"));
+    let query = match SummaryQuery::parse(raw_type, Some(raw_period)) {
+        Ok(query) => query,
+        Err(invalid) => {
+            let said = |(field, e): &(&str, String)| match *field {
+                "type" => format!("not a metric type name: {e}"),
+                _ => format!("not a period: {e}"),
+            };
+            view.error = Some(invalid.iter().map(said).collect::<Vec<_>>().join("; "));
             return view;
         }
     };
-    let lookup = crate::api::summary::lookup_summary(&d.state, metric_type, period, raw_period);
+    let lookup = d.state.summaries.lookup(&query);
     match tokio::time::timeout(super::views::metrics::STORE_TIMEOUT, lookup).await {
         Ok(Ok(l)) => {
             let a = &l.entry.report.aggregates;

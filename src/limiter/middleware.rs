@@ -11,20 +11,28 @@ use poem::http::{HeaderName, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use super::{ClientKey, Decision, Policy, PolicyName, RateLimiter, client_ip};
-use crate::api::problem::{Problem, error_to_response};
 use crate::domain::ceil_secs;
+use crate::http::problem::Problem;
 
 const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// Passes everything through when built without a limiter (limiting disabled).
+/// How an error from the endpoint becomes the response the limit headers go on.
+pub type ErrorResponse = fn(poem::Error) -> Response;
+
 pub struct RateLimit {
     limiter: Option<Arc<RateLimiter>>,
+    error_response: ErrorResponse,
 }
 
 impl RateLimit {
-    pub fn new(limiter: Option<Arc<RateLimiter>>) -> Self {
-        Self { limiter }
+    /// `error_response` renders errors of the endpoint it wraps (the API's problem+json).
+    pub fn new(limiter: Option<Arc<RateLimiter>>, error_response: ErrorResponse) -> Self {
+        Self {
+            limiter,
+            error_response,
+        }
     }
 }
 
@@ -35,6 +43,7 @@ impl<E: Endpoint> Middleware<E> for RateLimit {
         RateLimitEndpoint {
             inner,
             limiter: self.limiter.clone(),
+            error_response: self.error_response,
         }
     }
 }
@@ -42,6 +51,7 @@ impl<E: Endpoint> Middleware<E> for RateLimit {
 pub struct RateLimitEndpoint<E> {
     inner: E,
     limiter: Option<Arc<RateLimiter>>,
+    error_response: ErrorResponse,
 }
 
 /// The API is limited, and the dashboard's summary explorer, which runs the
@@ -110,7 +120,7 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
             }
             Decision::Decided { .. } | Decision::Open => match self.inner.call(req).await {
                 Ok(resp) => resp.into_response(),
-                Err(err) => error_to_response(err),
+                Err(err) => (self.error_response)(err),
             },
         };
         resp.headers_mut()

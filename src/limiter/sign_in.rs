@@ -11,9 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use poem::IntoResponse;
 use tokio::time::Instant;
 
 use super::ClientKey;
+use crate::domain::ceil_secs;
+use crate::http::problem::Problem;
 use crate::telemetry::names::{LABEL_SURFACE, SIGN_IN_FAILURES_TOTAL, SIGN_IN_REFUSED_TOTAL};
 
 /// Clients whose failures are remembered at once.
@@ -45,6 +48,33 @@ pub struct SignInRefused {
     pub failures: usize,
     pub window: Duration,
     pub retry_after: Duration,
+}
+
+/// The problem `type` of a sign-in refused for too many failures.
+pub const SIGN_IN_LIMITED_PROBLEM: &str = "urn:tally:problem:sign-in-limited";
+
+impl IntoResponse for SignInRefused {
+    /// The 429 problem+json with `Retry-After` (admin API and dashboard alike).
+    fn into_response(self) -> poem::Response {
+        let retry = ceil_secs(self.retry_after);
+        let mut resp = Problem {
+            problem_type: SIGN_IN_LIMITED_PROBLEM.into(),
+            title: "Too Many Requests".into(),
+            status: poem::http::StatusCode::TOO_MANY_REQUESTS.as_u16(),
+            detail: format!(
+                "{} failed sign-ins from this client in the last {} s; no token is checked \
+                 from it until the oldest is {} s old: retry in {retry} s",
+                self.failures,
+                self.window.as_secs(),
+                self.window.as_secs()
+            ),
+            errors: None,
+        }
+        .into_response();
+        resp.headers_mut()
+            .insert(poem::http::header::RETRY_AFTER, retry.into());
+        resp
+    }
 }
 
 pub struct SignInGuard {

@@ -40,9 +40,9 @@ fn method_label(m: &Method) -> &'static str {
 /// The matched route template; `unmatched` when no route matched (never the
 /// raw path, which a client controls). Path parameters read as documented
 /// (`/admin/breakers/{name}`), not as poem-openapi numbers them internally.
-fn route_label(route: Option<Arc<str>>) -> Arc<str> {
+fn route_label(route: Option<Arc<str>>, template: RouteTemplate) -> Arc<str> {
     match route {
-        Some(r) if r.contains(":param") => crate::api::route_template(&r).unwrap_or(r),
+        Some(r) if r.contains(":param") => template(&r).unwrap_or(r),
         Some(r) if !r.is_empty() => r,
         _ => Arc::from("unmatched"),
     }
@@ -147,17 +147,24 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// The documented template of a route pattern with numbered parameters
+/// (`/admin/breakers/:param0` -> `/admin/breakers/{name}`), if known.
+pub type RouteTemplate = fn(&str) -> Option<Arc<str>>;
+
 /// Also counts every answer in `Traffic` (for the dashboard).
 pub struct RequestLog {
     traffic: Arc<Traffic>,
     metrics: Arc<RequestMetrics>,
+    template: RouteTemplate,
 }
 
 impl RequestLog {
-    pub fn new(traffic: Arc<Traffic>) -> Self {
+    /// `template` names routes as the API documents them.
+    pub fn new(traffic: Arc<Traffic>, template: RouteTemplate) -> Self {
         Self {
             traffic,
             metrics: Arc::default(),
+            template,
         }
     }
 }
@@ -170,6 +177,7 @@ impl<E: Endpoint> Middleware<E> for RequestLog {
             inner,
             traffic: Arc::clone(&self.traffic),
             metrics: Arc::clone(&self.metrics),
+            template: self.template,
         }
     }
 }
@@ -178,6 +186,7 @@ pub struct RequestLogEndpoint<E> {
     inner: E,
     traffic: Arc<Traffic>,
     metrics: Arc<RequestMetrics>,
+    template: RouteTemplate,
 }
 
 impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
@@ -203,7 +212,7 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         };
         let elapsed = started.elapsed();
         self.traffic.answered(status);
-        let route = route_label(route);
+        let route = route_label(route, self.template);
         let answered = self.metrics.answered(method, &route, status);
         if let Some(cx) = &trace {
             let (name, route_value) = match answered {

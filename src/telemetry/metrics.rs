@@ -168,40 +168,6 @@ fn describe() {
     );
 }
 
-/// Upkeep and the gauges sampled from state, every `period`.
-pub async fn sample(state: std::sync::Arc<crate::state::AppState>, period: std::time::Duration) {
-    let mut tick = tokio::time::interval(period);
-    loop {
-        tick.tick().await;
-        let Some(h) = installed() else {
-            return;
-        };
-        h.run_upkeep();
-        let store = state.store.stats();
-        metrics::gauge!(STORE_POINTS).set(store.points as f64);
-        metrics::gauge!(STORE_TYPES).set(store.types as f64);
-        metrics::counter!(STORE_POINTS_EVICTED_TOTAL, LABEL_REASON => "retention")
-            .absolute(store.evicted_retention);
-        metrics::counter!(STORE_POINTS_EVICTED_TOTAL, LABEL_REASON => "capacity")
-            .absolute(store.evicted_capacity);
-        if let Some(limits) = store.limits {
-            metrics::counter!(STORE_POINTS_EVICTED_TOTAL, LABEL_REASON => "memory")
-                .absolute(store.evicted_memory);
-            metrics::gauge!(STORE_MEMORY_BYTES).set(store.memory_bytes as f64);
-            metrics::gauge!(STORE_MEMORY_MAX_BYTES).set(limits.max_bytes as f64);
-            metrics::gauge!(STORE_TYPES_MAX).set(limits.max_types as f64);
-            metrics::counter!(STORE_WRITES_REFUSED_TOTAL, LABEL_REASON => "type_limit")
-                .absolute(store.refused_type_limit);
-        }
-        let cache = state.cache.stats();
-        metrics::gauge!(CACHE_ENTRIES, LABEL_TIER => "memory")
-            .set(cache.memory.entries.unwrap_or(0) as f64);
-        metrics::gauge!(CACHE_HIT_RATIO, LABEL_TIER => "memory").set(cache.memory.hit_ratio());
-        metrics::gauge!(CACHE_HIT_RATIO, LABEL_TIER => "redis").set(cache.redis.hit_ratio());
-        metrics::gauge!(CACHE_HIT_RATIO, LABEL_TIER => "all").set(cache.hit_ratio());
-    }
-}
-
 /// The series of this module with known labels at zero, so rates and alerts see them
 /// from the first scrape (the store's are set by the sampler's first, immediate tick).
 pub fn register_at_zero() {
@@ -230,7 +196,7 @@ pub fn endpoint() -> poem::Response {
         Some(handle) => poem::Response::builder()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .body(handle.render()),
-        None => crate::api::problem::Problem::status(
+        None => crate::http::problem::Problem::status(
             poem::http::StatusCode::NOT_FOUND,
             "metrics are turned off (METRICS_ENABLED=false)",
         )

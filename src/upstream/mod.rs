@@ -5,4 +5,7 @@ mod client;
 pub mod simulator;
 
 pub use client::{UpstreamClient, UpstreamError};
+
+/// Name of the breaker around the upstream.
+pub const BREAKER: &str = "upstream";
 pub use simulator::{Simulator, SimulatorConfig, SimulatorMode};

@@ -197,20 +197,21 @@ async fn stats(sim: Data<&Arc<Simulator>>) -> Json<serde_json::Value> {
 }
 
 /// `tally simulator`: only the upstream simulator (for a separate container),
-/// at `/simulator/data`, with `/health` for orchestrators.
-pub async fn run(settings: &Settings) -> std::io::Result<()> {
+/// at `/simulator/data`, with `/health` for orchestrators, until `shutdown`.
+pub async fn run(
+    settings: &Settings,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let simulator = Simulator::new(config_from(settings));
     let app = Route::new()
         .nest("/simulator", routes(simulator))
         .at("/health", poem::get(poem::endpoint::make_sync(|_| "ok")))
-        .catch_all_error(|err| async move { crate::api::problem::error_to_response(err) });
+        .catch_all_error(
+            |err| async move { crate::http::problem::error_to_response(err, |_| None) },
+        );
     tracing::info!(addr = %settings.server.addr, "simulator listening");
     Server::new(TcpListener::bind(settings.server.addr))
-        .run_with_graceful_shutdown(
-            app,
-            crate::startup::shutdown_signal(),
-            Some(settings.server.shutdown_timeout),
-        )
+        .run_with_graceful_shutdown(app, shutdown, Some(settings.server.shutdown_timeout))
         .await
 }
 

@@ -55,7 +55,7 @@ impl OverviewLive {
                 },
             });
         }
-        if let Some(b) = s.breaker(crate::api::external::UPSTREAM) {
+        if let Some(b) = s.breaker(crate::upstream::BREAKER) {
             let (status, class) = dependency_label(b.state);
             let detail = if builtin_upstream {
                 format!(

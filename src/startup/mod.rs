@@ -7,33 +7,30 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::middleware::CatchPanic;
-use poem::web::Redirect;
-use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::api::external::UPSTREAM;
-use crate::api::payload::{BodyLimit, InFlight};
-use crate::api::{self, problem::Problem};
+mod routes;
+mod tasks;
+
+pub use routes::routes;
+pub use tasks::shutdown_signal;
+
 use crate::breaker::Breakers;
 use crate::cache::SummaryCache;
 use crate::config::Settings;
 use crate::dashboard::{self, Dashboard};
-use crate::limiter::{Identify, RateLimit, RateLimiter, SignInGuard};
+use crate::limiter::{Identify, RateLimiter, SignInGuard};
 use crate::redis::Redis;
 use crate::server::{ConnectionLimits, Deadlines};
 use crate::state::{AppState, Lifecycle, Upstream};
 use crate::store::{MemoryStore, MemoryStoreConfig, MetricStore, PostgresStore};
-use crate::telemetry::{self, RequestLog};
+use crate::summary::Summaries;
+use crate::telemetry::{self};
 use crate::upstream::UpstreamClient;
 use crate::upstream::simulator::{self, Simulator};
-
-/// How often gauges are sampled from state (and the recorder kept up).
-const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
-
-/// How often expired points are dropped.
-const EVICTION_INTERVAL: Duration = Duration::from_secs(1);
+use routes::register_metrics_at_zero;
+use tasks::{evict_expired, sample_metrics};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -140,14 +137,22 @@ impl Application {
             )
             .map_err(StartupError::Upstream)?,
             timeout: upstream_timeout(&settings),
-            breaker: breakers.get_or_create(UPSTREAM, settings.breaker.config()),
+            breaker: breakers.get_or_create(crate::upstream::BREAKER, settings.breaker.config()),
             simulator: Simulator::new(simulator::config_from(&settings)),
         };
+        let cache = Arc::new(cache);
+        let summaries = Summaries::new(
+            Arc::clone(&cache),
+            Arc::clone(&store),
+            settings.store.retention,
+            settings.store.max_future_skew,
+        );
         let state = Arc::new(AppState {
             store,
             redis,
             limiter,
             cache,
+            summaries,
             breakers,
             upstream,
             admin_tokens: settings.admin.tokens.clone(),
@@ -163,10 +168,7 @@ impl Application {
             traffic: Arc::default(),
         });
         register_metrics_at_zero(&state);
-        let sampler = tokio::spawn(telemetry::metrics::sample(
-            Arc::clone(&state),
-            SAMPLE_INTERVAL,
-        ));
+        let sampler = tokio::spawn(sample_metrics(Arc::clone(&state), tasks::SAMPLE_INTERVAL));
         let mut tasks = vec![redis_watch, sampler];
         let dashboard = settings.dashboard.enabled.then(|| {
             let dashboard = Dashboard::new(Arc::clone(&state), &settings);
@@ -248,79 +250,6 @@ impl Application {
     }
 }
 
-/// Every route and the middleware around them.
-///
-/// Order, outermost first: request log (sees the final status) -> error
-/// rendering (any error becomes problem+json) -> panic guard -> rate limit
-/// (`/api/*` only, before any work is done) -> request data -> routes.
-pub fn routes(
-    state: Arc<AppState>,
-    settings: &Settings,
-    dashboard: Option<Arc<Dashboard>>,
-) -> impl Endpoint + use<> {
-    let api = api::service();
-    // The document and Swagger UI as `api::spec` completes them (not poem-openapi's own).
-    let docs = poem::endpoint::make_sync(|_| poem::web::Html(api::spec::swagger_html()));
-    let spec = poem::endpoint::make_sync(|_| {
-        poem::Response::builder()
-            .content_type("application/json; charset=utf-8")
-            .body(api::spec::json())
-    });
-    let limiter = state.limiter.clone();
-    let simulator = Arc::clone(&state.upstream.simulator);
-    let traffic = Arc::clone(&state.traffic);
-    let mut route = Route::new()
-        .nest("/simulator", simulator::routes(simulator))
-        .nest("/docs", docs)
-        .at("/openapi.json", spec)
-        .at("/metrics", poem::get(telemetry::metrics::endpoint))
-        .nest("/", api);
-    let redirect_root = dashboard.is_some();
-    if let Some(dashboard) = dashboard {
-        route = route.nest("/dashboard", dashboard::routes(dashboard));
-    }
-    route
-        // `GET /` opens the dashboard (the API's nest at "/" owns the route table's root).
-        .around(move |ep, req| async move {
-            if redirect_root && req.uri().path() == "/" && req.method() == poem::http::Method::GET {
-                return Ok(Redirect::see_other("/dashboard").into_response());
-            }
-            ep.call(req).await.map(IntoResponse::into_response)
-        })
-        .data(state)
-        .data(BodyLimit {
-            bytes: settings.server.max_body_bytes,
-            timeout: settings.server.body_timeout,
-            in_flight: InFlight::new(settings.server.max_inflight_bytes),
-        })
-        .with(RateLimit::new(limiter))
-        .with(CatchPanic::new().with_handler(|_| {
-            Problem::status(
-                poem::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error",
-            )
-            .into_response()
-        }))
-        .catch_all_error(|err| async move { api::problem::error_to_response(err) })
-        .with(RequestLog::new(traffic))
-}
-
-/// Every counter and gauge whose labels are known registered at zero now, so `rate()` and
-/// absent-series alerts work from the first scrape, not from each series' first event.
-fn register_metrics_at_zero(state: &AppState) {
-    if telemetry::metrics::installed().is_none() {
-        return;
-    }
-    telemetry::metrics::register_at_zero();
-    state.cache.register_metrics();
-    if let Some(limiter) = &state.limiter {
-        limiter.register_metrics();
-    }
-    for breaker in state.breakers.all() {
-        breaker.register_metrics();
-    }
-}
-
 /// `UPSTREAM_URL`, or this process' own simulator.
 fn upstream_url(settings: &Settings, bound: SocketAddr) -> String {
     settings.upstream.url.clone().unwrap_or_else(|| {
@@ -337,45 +266,4 @@ fn upstream_url(settings: &Settings, bound: SocketAddr) -> String {
 
 fn upstream_timeout(settings: &Settings) -> Duration {
     Duration::from_millis(settings.upstream.timeout_ms)
-}
-
-async fn evict_expired(store: Arc<MemoryStore>) {
-    let mut tick = tokio::time::interval(EVICTION_INTERVAL);
-    loop {
-        tick.tick().await;
-        let evicted = store.evict_expired();
-        if evicted > 0 {
-            tracing::debug!(evicted, "dropped points past retention");
-        }
-    }
-}
-
-/// SIGINT or SIGTERM (containers stop with SIGTERM). The handlers are
-/// installed when this is called, not when it is first awaited: call it
-/// before the listener is bound, so a signal that arrives while the service
-/// is starting still means a graceful stop.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let handlers = signal(SignalKind::terminate())
-            .and_then(|term| signal(SignalKind::interrupt()).map(|interrupt| (term, interrupt)));
-        async move {
-            match handlers {
-                Ok((mut term, mut interrupt)) => {
-                    tokio::select! {
-                        _ = term.recv() => {},
-                        _ = interrupt.recv() => {},
-                    }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

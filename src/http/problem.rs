@@ -1,5 +1,5 @@
-//! RFC 9457 problem details: the one shape every error takes, and the one place
-//! where errors become responses.
+//! RFC 9457 problem details: the one shape every error takes, and where errors that
+//! escaped a handler become responses.
 
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
@@ -104,8 +104,13 @@ impl IntoResponse for Problem {
 ///
 /// Errors that already carry a response (our own typed API errors) pass
 /// through untouched; everything else (poem's 404/405, poem-openapi's
-/// 400/415 parse errors, 413 from the body limit) is rendered here.
-pub fn error_to_response(err: poem::Error) -> Response {
+/// 400/415 parse errors, 413 from the body limit) is rendered here. `allow`
+/// names the methods a route pattern answers, for the `Allow` header of a 405
+/// (the API's come from its spec).
+pub fn error_to_response(
+    err: poem::Error,
+    allow: impl Fn(&str) -> Option<poem::http::HeaderValue>,
+) -> Response {
     if err.is_from_response() {
         return err.into_response();
     }
@@ -130,7 +135,7 @@ pub fn error_to_response(err: poem::Error) -> Response {
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
         // What the route does answer (RFC 9110 asks every 405 to say).
-        if let Some(allow) = route.as_ref().and_then(|r| super::allowed_methods(&r.0)) {
+        if let Some(allow) = route.as_ref().and_then(|r| allow(&r.0)) {
             resp.headers_mut().insert(poem::http::header::ALLOW, allow);
         }
     }
