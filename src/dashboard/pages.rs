@@ -12,12 +12,10 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
 use super::Dashboard;
-use super::format;
 use super::live::{self, Page, StreamRefused};
 use super::snapshot::Snapshot;
 use super::views::metrics::SummaryView;
 use crate::http::problem::Problem;
-use crate::summary::SummaryQuery;
 use crate::upstream::SimulatorMode;
 
 /// Keep-alive comments on an idle stream (proxies drop silent connections).
@@ -202,7 +200,7 @@ pub async fn metrics(
     let chrome = d.chrome(req, Page::Metrics, "Metrics", &q).await;
     let period = q.period.clone().unwrap_or_else(|| "all".to_owned());
     let summary = match &q.metric_type {
-        Some(t) => Some(summary(&d, t, &period).await),
+        Some(t) => Some(SummaryView::lookup(&d.state, t, &period).await),
         None => None,
     };
     let page = MetricsPage {
@@ -212,51 +210,6 @@ pub async fn metrics(
         summary,
     };
     html(StatusCode::OK, page.render())
-}
-
-/// A type's summary through the same lookup as the API's (cache included).
-async fn summary(d: &Dashboard, raw_type: &str, raw_period: &str) -> SummaryView {
-    let mut view = SummaryView {
-        requested: raw_type.to_owned(),
-        period: raw_period.to_owned(),
-        rows: Vec::new(),
-        cache_status: String::new(),
-        error: None,
-    };
-    let query = match SummaryQuery::parse(raw_type, Some(raw_period)) {
-        Ok(query) => query,
-        Err(invalid) => {
-            let said = |(field, e): &(&str, String)| match *field {
-                "type" => format!("not a metric type name: {e}"),
-                _ => format!("not a period: {e}"),
-            };
-            view.error = Some(invalid.iter().map(said).collect::<Vec<_>>().join("; "));
-            return view;
-        }
-    };
-    let lookup = d.state.summaries.lookup(&query);
-    match tokio::time::timeout(super::views::metrics::STORE_TIMEOUT, lookup).await {
-        Ok(Ok(l)) => {
-            let a = &l.entry.report.aggregates;
-            let f = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), format::value);
-            view.rows = vec![
-                ("count", format::count(a.count)),
-                ("sum", f(a.sum)),
-                ("average", f(a.average)),
-                ("min", f(a.min)),
-                ("max", f(a.max)),
-                ("latest", f(a.latest)),
-                ("p50", f(a.p50)),
-                ("p90", f(a.p90)),
-                ("p95", f(a.p95)),
-                ("p99", f(a.p99)),
-            ];
-            view.cache_status = l.cache_status();
-        }
-        Ok(Err(e)) => view.error = Some(e.to_string()),
-        Err(_) => view.error = Some("the store did not answer in time".to_owned()),
-    }
-    view
 }
 
 #[derive(Template)]

@@ -35,7 +35,6 @@ mod summary;
 mod tests;
 mod write;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -185,38 +184,6 @@ impl MemoryStore {
             new_types: new,
         })
     }
-}
-
-/// Splits a batch by type into `(µs timestamp, value)` columns sorted by time; the sort is
-/// stable, so equal timestamps keep their arrival order (which decides `latest`).
-fn group_by_type(metrics: Vec<Metric>) -> Vec<(MetricType, Vec<(i64, f64)>)> {
-    let mut groups: Vec<(MetricType, Vec<(i64, f64)>)> = Vec::new();
-    let mut index: HashMap<MetricType, usize> = HashMap::new();
-    let mut current: Option<usize> = None;
-    for metric in metrics {
-        // Values are validated finite upstream; a stray one must not poison every sum.
-        if !metric.value.is_finite() {
-            continue;
-        }
-        let point = (metric.timestamp.timestamp_micros(), metric.value);
-        let same = current.filter(|&i| groups[i].0 == metric.metric_type);
-        let i = match same.or_else(|| index.get(&metric.metric_type).copied()) {
-            Some(i) => i,
-            None => {
-                index.insert(metric.metric_type.clone(), groups.len());
-                groups.push((metric.metric_type, Vec::new()));
-                groups.len() - 1
-            }
-        };
-        groups[i].1.push(point);
-        current = Some(i);
-    }
-    for (_, points) in &mut groups {
-        if !points.is_sorted_by_key(|p| p.0) {
-            points.sort_by_key(|p| p.0);
-        }
-    }
-    groups
 }
 
 fn from_micros(micros: i64) -> DateTime<Utc> {

@@ -15,6 +15,7 @@ use crate::dashboard::format;
 use crate::dashboard::snapshot::Snapshot;
 use crate::state::AppState;
 use crate::store::StoreStats;
+use crate::summary::SummaryQuery;
 
 /// Types listed (sorted by name); the page says how many more there are.
 pub const TYPES_SHOWN: usize = 50;
@@ -177,4 +178,51 @@ pub struct SummaryView {
     /// Cache-Status of the lookup, as the API would send it.
     pub cache_status: String,
     pub error: Option<String>,
+}
+
+impl SummaryView {
+    /// A type's summary through the same lookup as the API's (cache included).
+    pub async fn lookup(state: &AppState, raw_type: &str, raw_period: &str) -> Self {
+        let mut view = Self {
+            requested: raw_type.to_owned(),
+            period: raw_period.to_owned(),
+            rows: Vec::new(),
+            cache_status: String::new(),
+            error: None,
+        };
+        let query = match SummaryQuery::parse(raw_type, Some(raw_period)) {
+            Ok(query) => query,
+            Err(invalid) => {
+                let said = |(field, e): &(&str, String)| match *field {
+                    "type" => format!("not a metric type name: {e}"),
+                    _ => format!("not a period: {e}"),
+                };
+                view.error = Some(invalid.iter().map(said).collect::<Vec<_>>().join("; "));
+                return view;
+            }
+        };
+        let lookup = state.summaries.lookup(&query);
+        match tokio::time::timeout(STORE_TIMEOUT, lookup).await {
+            Ok(Ok(l)) => {
+                let a = &l.entry.report.aggregates;
+                let f = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), format::value);
+                view.rows = vec![
+                    ("count", format::count(a.count)),
+                    ("sum", f(a.sum)),
+                    ("average", f(a.average)),
+                    ("min", f(a.min)),
+                    ("max", f(a.max)),
+                    ("latest", f(a.latest)),
+                    ("p50", f(a.p50)),
+                    ("p90", f(a.p90)),
+                    ("p95", f(a.p95)),
+                    ("p99", f(a.p99)),
+                ];
+                view.cache_status = l.cache_status();
+            }
+            Ok(Err(e)) => view.error = Some(e.to_string()),
+            Err(_) => view.error = Some("the store did not answer in time".to_owned()),
+        }
+        view
+    }
 }

@@ -2,10 +2,11 @@
 //! the type cap checked, room made for the most the write can add, the points stored and
 //! the key recorded with its answer, so nothing is half done.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use super::{MemoryStore, group_by_type};
-use crate::domain::Metric;
+use super::MemoryStore;
+use crate::domain::{Metric, MetricType};
 use crate::store::{Idempotent, Recorded, StoreError};
 
 impl MemoryStore {
@@ -64,4 +65,36 @@ impl MemoryStore {
         self.publish(&state);
         Ok(Recorded::Stored)
     }
+}
+
+/// Splits a batch by type into `(µs timestamp, value)` columns sorted by time; the sort is
+/// stable, so equal timestamps keep their arrival order (which decides `latest`).
+fn group_by_type(metrics: Vec<Metric>) -> Vec<(MetricType, Vec<(i64, f64)>)> {
+    let mut groups: Vec<(MetricType, Vec<(i64, f64)>)> = Vec::new();
+    let mut index: HashMap<MetricType, usize> = HashMap::new();
+    let mut current: Option<usize> = None;
+    for metric in metrics {
+        // Values are validated finite upstream; a stray one must not poison every sum.
+        if !metric.value.is_finite() {
+            continue;
+        }
+        let point = (metric.timestamp.timestamp_micros(), metric.value);
+        let same = current.filter(|&i| groups[i].0 == metric.metric_type);
+        let i = match same.or_else(|| index.get(&metric.metric_type).copied()) {
+            Some(i) => i,
+            None => {
+                index.insert(metric.metric_type.clone(), groups.len());
+                groups.push((metric.metric_type, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[i].1.push(point);
+        current = Some(i);
+    }
+    for (_, points) in &mut groups {
+        if !points.is_sorted_by_key(|p| p.0) {
+            points.sort_by_key(|p| p.0);
+        }
+    }
+    groups
 }

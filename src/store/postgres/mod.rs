@@ -5,7 +5,9 @@
 //! through the `database` circuit breaker, so an outage fails fast instead of
 //! making requests wait.
 
+mod guard;
 mod schema;
+mod summary;
 mod writer;
 
 use std::str::FromStr;
@@ -20,9 +22,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Idempotent, MetricStore, Recorded, StoreError, StoreStats};
-use crate::breaker::{Breaker, BreakerError, Outcome};
+use crate::breaker::Breaker;
 use crate::config::DatabaseSettings;
-use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo, bound_micros};
+use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo};
+use guard::guarded;
 use writer::{Committed, Pending, PendingKey, Writer};
 
 /// Name of the breaker around the database.
@@ -163,82 +166,6 @@ impl PostgresStore {
     }
 }
 
-/// Runs one database call through the `database` breaker's guard with a timeout. An
-/// open breaker refuses at once.
-pub(super) async fn guarded<T>(
-    breaker: &Breaker,
-    timeout: Duration,
-    what: &str,
-    call: impl Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, StoreError> {
-    breaker
-        .call(timeout, call, |result| match result {
-            // A data exception (SQLSTATE class 22, e.g. a float overflow) is
-            // the database answering, not failing.
-            Err(e) if !is_data_exception(e) => Outcome::Failure,
-            _ => Outcome::Success,
-        })
-        .await
-        .map_err(|e| {
-            StoreError::Unavailable(match e {
-                BreakerError::Open { retry_after, .. } => format!(
-                    "the database is unavailable (breaker open; retry in {} s)",
-                    crate::domain::ceil_secs(retry_after)
-                ),
-                BreakerError::Timeout => format!(
-                    "database {what} took longer than {} ms",
-                    timeout.as_millis()
-                ),
-                BreakerError::Inner(e) => format!("database {what} failed: {e}"),
-            })
-        })
-}
-
-fn is_data_exception(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|code| code.starts_with("22"))
-}
-
-/// Summary columns, in order.
-type SummaryRow = (
-    i64,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<Vec<f64>>,
-);
-
-const SUMMARY: &str = "\
-    SELECT count(*)::int8, sum(value), avg(value), min(value), max(value), \
-      (SELECT value FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') \
-         AND ts < coalesce($3, 'infinity') ORDER BY ts DESC LIMIT 1), \
-      percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]::float8[]) WITHIN GROUP (ORDER BY value) \
-    FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') AND ts < coalesce($3, 'infinity')";
-
-/// The same with exact sums, for when float8 sums overflow: saturated at
-/// ±f64::MAX like the embedded store.
-const SUMMARY_WIDE: &str = "\
-    SELECT count(*)::int8, \
-      greatest(least(sum(value::numeric), 1.7976931348623157e308), -1.7976931348623157e308)::float8, \
-      avg(value::numeric)::float8, min(value), max(value), \
-      (SELECT value FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') \
-         AND ts < coalesce($3, 'infinity') ORDER BY ts DESC LIMIT 1), \
-      percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]::float8[]) WITHIN GROUP (ORDER BY value) \
-    FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') AND ts < coalesce($3, 'infinity')";
-
-/// A window bound as PostgreSQL compares it: rounded up to the microsecond,
-/// as the embedded store does.
-fn bound(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(bound_micros(t)).unwrap_or(t)
-}
-
-fn is_overflow(e: &StoreError) -> bool {
-    matches!(e, StoreError::Unavailable(message) if message.contains("out of range"))
-}
-
 #[async_trait]
 impl MetricStore for PostgresStore {
     async fn insert_batch(&self, metrics: Vec<Metric>) -> Result<(), StoreError> {
@@ -287,43 +214,7 @@ impl MetricStore for PostgresStore {
         window: TimeWindow,
     ) -> Result<Aggregates, StoreError> {
         self.check_ready()?;
-        let run = |sql: &'static str| {
-            sqlx::query_as::<_, SummaryRow>(sql)
-                .bind(metric_type.as_str())
-                .bind(window.from.map(bound))
-                .bind(window.to.map(bound))
-                .fetch_one(&self.pool)
-        };
-        let row = match guarded(&self.breaker, self.timeout, "summary", run(SUMMARY)).await {
-            Err(e) if is_overflow(&e) => {
-                guarded(&self.breaker, self.timeout, "summary", run(SUMMARY_WIDE)).await?
-            }
-            other => other?,
-        };
-        let (count, sum, average, min, max, latest, pct) = row;
-        let pct = pct.unwrap_or_default();
-        // Interpolating between -MAX and MAX overflows; a percentile lies
-        // between min and max (as the embedded store guarantees).
-        let p = |i: usize| {
-            let v = pct.get(i).copied()?;
-            match (min, max) {
-                (Some(lo), Some(hi)) if v.is_nan() => Some((lo / 2.0 + hi / 2.0).clamp(lo, hi)),
-                (Some(lo), Some(hi)) => Some(v.clamp(lo, hi)),
-                _ => Some(v),
-            }
-        };
-        Ok(Aggregates {
-            count: count.max(0) as u64,
-            sum,
-            average,
-            min,
-            max,
-            latest,
-            p50: p(0),
-            p90: p(1),
-            p95: p(2),
-            p99: p(3),
-        })
+        summary::summarize(self, metric_type, window).await
     }
 
     async fn recent(
