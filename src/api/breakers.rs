@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 
-use crate::breaker::{AuditEntry, BreakerState, BreakerStatus, Transition};
+use crate::breaker::{AuditEntry, BreakerConfig, BreakerState, BreakerStatus, Transition};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename = "BreakerState", rename_all = "snake_case")]
@@ -59,11 +59,47 @@ pub struct OutcomeCountsView {
     pub rejected: u64,
 }
 
+/// The rules this breaker decides by (its `*_BREAKER_*` settings).
+#[derive(Debug, Object)]
+#[oai(rename = "BreakerPolicy")]
+pub struct PolicyView {
+    /// Consecutive failures (timeouts included) that open it.
+    pub failure_threshold: u32,
+    /// Window of the failure and slow-call rates, in seconds.
+    pub window_seconds: u64,
+    /// Failure (or slow-call) rate over the window that opens it.
+    pub failure_rate: f64,
+    /// Calls the window must hold before the rates count.
+    pub min_calls: u32,
+    /// A successful call slower than this counts as slow, in milliseconds.
+    pub slow_call_ms: u64,
+    /// Seconds open before probing.
+    pub reset_timeout_seconds: u64,
+    /// Probes admitted while half-open.
+    pub half_open_permits: u32,
+}
+
+impl From<&BreakerConfig> for PolicyView {
+    fn from(c: &BreakerConfig) -> Self {
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            failure_threshold: c.failure_threshold,
+            window_seconds: c.window.as_secs(),
+            failure_rate: c.failure_rate,
+            min_calls: c.min_calls,
+            slow_call_ms: millis(c.slow_call),
+            reset_timeout_seconds: c.reset_timeout.as_secs(),
+            half_open_permits: c.half_open_permits,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
 #[oai(rename = "BreakerStatus")]
 pub struct BreakerStatusView {
     pub name: String,
     pub state: StateView,
+    pub policy: PolicyView,
     /// Set by an operator; only an operator action leaves a forced state.
     pub forced: bool,
     /// Failures (timeouts included) over calls in the window, 0..1.
@@ -86,6 +122,7 @@ pub struct BreakerStatusView {
 impl From<BreakerStatus> for BreakerStatusView {
     fn from(s: BreakerStatus) -> Self {
         Self {
+            policy: PolicyView::from(&s.config),
             name: s.name,
             state: s.state.into(),
             forced: s.forced,

@@ -346,3 +346,49 @@ async fn with_redis_down_memory_answers_for_the_whole_ttl() {
     }
     assert_eq!(app.state.cache.stats().computations, computed + 1);
 }
+
+/// The `redis` breaker takes its policy from the `REDIS_BREAKER_*` settings: with a
+/// threshold of 3 it stays closed through two failed cache calls and opens on the third.
+#[tokio::test]
+async fn the_redis_breaker_opens_at_its_configured_threshold() {
+    let redis = TestRedis::start().await;
+    let mut settings = cache_settings(&redis, 10, 30, 50);
+    settings.limiter.enabled = false; // only the cache calls Redis
+    settings.redis_breaker.failure_threshold = 3;
+    settings.redis_breaker.reset_timeout_seconds = 60;
+    let app = spawn_app_with(redis, settings).await;
+    look(&app, "warm").await; // the first connection has settled
+    app.redis.pause();
+    let breaker = |status: &Value| {
+        status["breakers"]
+            .as_array()
+            .and_then(|all| all.iter().find(|b| b["name"] == "redis"))
+            .cloned()
+            .expect("the redis breaker")
+    };
+    let mut seen = Vec::new();
+    for i in 0..10 {
+        look(&app, &format!("paused{i}")).await;
+        let b = breaker(&app.get_json("/api/circuit-breaker/status").await);
+        let state = b["state"].as_str().unwrap_or("").to_owned();
+        seen.push((
+            b["consecutive_failures"].as_u64().unwrap_or(0),
+            state.clone(),
+        ));
+        if state == "open" {
+            assert_eq!(b["policy"]["failure_threshold"], 3);
+            assert_eq!(b["policy"]["reset_timeout_seconds"], 60);
+            let reason = b["transitions"][0]["reason"].as_str().unwrap_or("");
+            assert_eq!(reason, "3 consecutive failures", "{b}");
+            break;
+        }
+    }
+    app.redis.resume();
+    assert_eq!(seen.last().map(|s| s.1.as_str()), Some("open"), "{seen:?}");
+    // Closed while fewer than three calls had failed.
+    assert!(seen.iter().all(|(n, s)| s == "open" || *n < 3), "{seen:?}");
+    assert!(
+        seen.iter().any(|(n, s)| s == "closed" && *n >= 1),
+        "{seen:?}"
+    );
+}
