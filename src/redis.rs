@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use fred::prelude::{ClientLike, Config, ReconnectPolicy};
 use fred::types::Builder;
+use fred::types::config::TlsConnector;
 use tokio::task::JoinHandle;
 
 use crate::breaker::{Breaker, BreakerError, Outcome};
@@ -43,6 +44,15 @@ impl Redis {
         settings: &RedisSettings,
     ) -> Result<(Arc<Self>, JoinHandle<()>), fred::error::Error> {
         let mut config = Config::from_url(&settings.url)?;
+        if let Some(path) = &settings.ca_file {
+            let Some(tls) = config.tls.as_mut() else {
+                return Err(fred::error::Error::new(
+                    fred::error::ErrorKind::Config,
+                    "REDIS_CA_FILE is set but REDIS_URL does not use TLS (rediss://…)",
+                ));
+            };
+            tls.connector = trusting(path)?;
+        }
         // Keep retrying when Redis is down at startup, not only after a first success.
         config.fail_fast = false;
         let timeout = settings.timeout;
@@ -122,6 +132,32 @@ impl Redis {
             }
         }
     }
+}
+
+/// A TLS connector that trusts only the CAs in the PEM file at `path` (and verifies the
+/// server's name against its certificate, as every rustls connector does).
+fn trusting(path: &std::path::Path) -> Result<TlsConnector, fred::error::Error> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let invalid = |why: String| {
+        fred::error::Error::new(
+            fred::error::ErrorKind::Tls,
+            format!("REDIS_CA_FILE {}: {why}", path.display()),
+        )
+    };
+    let pem = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| invalid(format!("not a PEM certificate: {e}")))?;
+        roots.add(cert).map_err(|e| invalid(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid("holds no certificate".into()));
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(config))
 }
 
 /// Name of the breaker every Redis caller (limiter, cache) shares.

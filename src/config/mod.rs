@@ -207,6 +207,7 @@ impl Default for Settings {
             },
             redis: RedisSettings {
                 url: DEFAULT_REDIS_URL.into(),
+                ca_file: None,
                 timeout: parse::default_duration(DEFAULT_REDIS_TIMEOUT),
             },
             store: StoreSettings {

@@ -119,13 +119,27 @@ pub(super) fn redact_password(raw: &str) -> String {
     }
 }
 
-/// A Redis URL, checked at configuration time.
+/// URL schemes of the Redis topologies: one server, a Redis Cluster, or a primary found
+/// through Sentinel, each plain or over TLS (`rediss…`).
+pub const REDIS_SCHEMES: [&str; 6] = [
+    "redis",
+    "rediss",
+    "redis-cluster",
+    "rediss-cluster",
+    "redis-sentinel",
+    "rediss-sentinel",
+];
+
+/// A Redis URL, checked at configuration time by the client's own parser.
 pub fn parse_redis_url(raw: &str) -> Result<String, String> {
-    // TLS (rediss://) is not compiled in; say so at startup rather than at first use.
-    if !raw.starts_with("redis://") {
-        return Err("must start with redis://".into());
+    let scheme = raw.split_once("://").map(|(scheme, _)| scheme);
+    if !scheme.is_some_and(|s| REDIS_SCHEMES.contains(&s)) {
+        return Err(format!(
+            "must start with one of {}",
+            REDIS_SCHEMES.map(|s| format!("{s}://")).join(", ")
+        ));
     }
     fred::prelude::Config::from_url(raw)
         .map(|_| raw.to_owned())
-        .map_err(|e| format!("invalid Redis URL: {e}"))
+        .map_err(|e| format!("invalid Redis URL: {}", e.details()))
 }

@@ -51,9 +51,16 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Redis")]
 pub struct RedisSettings {
-    /// Redis connection URL.
+    /// Redis to use, in fred's URL syntax: `redis://host:port` (one server), `rediss://` (the
+    /// same over TLS), `redis-cluster://host:port?node=host:port` (a Redis Cluster),
+    /// `redis-sentinel://host:port/0?sentinelServiceName=NAME&node=host:port` (the primary
+    /// Sentinel names).
     #[arg(global = true, long = "redis-url", env = "REDIS_URL", default_value = DEFAULT_REDIS_URL, value_parser = parse_redis_url)]
     pub url: String,
+    /// PEM file of the CA that signs the Redis servers' certificates (`rediss` URLs); unset
+    /// trusts the system's roots.
+    #[arg(global = true, long = "redis-ca-file", env = "REDIS_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Upper bound for connecting to Redis and for each Redis command.
     #[arg(global = true, long = "redis-timeout", env = "REDIS_TIMEOUT", default_value = DEFAULT_REDIS_TIMEOUT, value_parser = parse_positive_duration)]
     pub timeout: Duration,

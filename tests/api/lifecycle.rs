@@ -67,6 +67,11 @@ fn invalid_settings_stop_startup_with_one_clear_line() {
         ("TALLY_ADDR", "nowhere", "socket address"),
         ("LOG_FORMAT", "xml", "must be one of text, json"),
         ("REDIS_URL", "http://example", "redis://"),
+        (
+            "REDIS_URL",
+            "redis-sentinel://127.0.0.1:26379/0",
+            "sentinel service name",
+        ),
         ("CIRCUIT_BREAKER_FAILURE_RATE", "2", "between 0 and 1"),
         ("TALLY_MAX_MEMORY", "lots", "256MiB"),
         ("DATABASE_URL", "mysql://nobody@127.0.0.1/x", "postgres://"),

@@ -53,7 +53,7 @@ fn remaining_and_reset(value: &str) -> (u64, u64) {
 }
 
 /// How many of 127.0.0.1's writes the Redis backend counts.
-const WRITE_COUNT: &str = "tally:v2:ratelimit:write:count:127.0.0.1";
+const WRITE_COUNT: &str = "tally:v3:ratelimit:{write:127.0.0.1}:count";
 
 #[tokio::test]
 async fn concurrent_burst_gets_exactly_the_limit() {
@@ -185,7 +185,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_limited() {
     );
     assert_eq!(
         app.redis
-            .cli(&["get", "tally:v2:ratelimit:write:count:198.51.100.1"]),
+            .cli(&["get", "tally:v3:ratelimit:{write:198.51.100.1}:count"]),
         "2"
     );
 }
@@ -213,12 +213,12 @@ async fn behind_a_trusted_proxy_a_client_written_forwarded_header_is_ignored() {
     assert_eq!(statuses, [201, 201, 429, 429]);
     assert_eq!(
         app.redis
-            .cli(&["get", "tally:v2:ratelimit:write:count:198.51.100.9"]),
+            .cli(&["get", "tally:v3:ratelimit:{write:198.51.100.9}:count"]),
         "2"
     );
     assert_eq!(
         app.redis
-            .cli(&["keys", "tally:v2:ratelimit:write:count:203.*"]),
+            .cli(&["keys", "tally:v3:ratelimit:{write:203.*}:count"]),
         ""
     );
 }
