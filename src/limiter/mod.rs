@@ -27,7 +27,7 @@ pub use middleware::RateLimit;
 pub use policy::{Policy, PolicyName};
 pub use redis_window::{KEY_PREFIX, RedisWindow};
 pub use sign_in::{SignInGuard, SignInRefused, Surface};
-pub use stats::{LimitedClient, LimiterStats, PolicyStats, mask};
+pub use stats::{BackendCounts, LimitedClient, LimiterStats, PolicyStats, mask};
 
 use decisions::{DecisionCounters, DecisionLabel};
 use lease::{Leases, Take};
@@ -195,6 +195,7 @@ impl RateLimiter {
             write: self.counters.policy(self.write),
             read: self.counters.policy(self.read),
             backend,
+            by_backend: self.counters.by_backend(),
             fail_mode: self.fail_mode,
             recent: self.counters.recent(),
         }
@@ -251,8 +252,11 @@ impl RateLimiter {
             Decision::Decided { backend, .. } => *backend,
             Decision::Open | Decision::Closed => Backend::Fallback,
         };
-        self.counters
-            .decided(policy.name, matches!(outcome, DecisionLabel::Allowed));
+        self.counters.decided(
+            policy.name,
+            matches!(outcome, DecisionLabel::Allowed),
+            backend,
+        );
         // Read first: the value rarely changes, and a swap on every request
         // would move its cache line between cores each time.
         if self.last_backend.load(Ordering::Relaxed) != backend as u8

@@ -18,6 +18,8 @@ pub const RECENT_LIMITED: usize = 20;
 pub struct LimiterCounters {
     allowed: [AtomicU64; 2],
     limited: [AtomicU64; 2],
+    /// Decisions by who made them: Redis, the local window, the fail mode.
+    by_backend: [AtomicU64; 3],
     recent: Mutex<Vec<LimitedClient>>,
 }
 
@@ -40,6 +42,15 @@ pub struct PolicyStats {
     pub limited: u64,
 }
 
+/// Decisions since start by who made them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackendCounts {
+    pub redis: u64,
+    pub local: u64,
+    /// Made by the fail mode (`open` or `closed`) while Redis could not decide.
+    pub fallback: u64,
+}
+
 /// Everything the dashboard shows about the limiter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimiterStats {
@@ -47,6 +58,7 @@ pub struct LimiterStats {
     pub read: PolicyStats,
     /// Who decided the latest request (`None` before the first).
     pub backend: Option<Backend>,
+    pub by_backend: BackendCounts,
     pub fail_mode: FailMode,
     /// Newest first.
     pub recent: Vec<LimitedClient>,
@@ -60,13 +72,24 @@ fn slot(policy: PolicyName) -> usize {
 }
 
 impl LimiterCounters {
-    pub fn decided(&self, policy: PolicyName, allowed: bool) {
+    pub fn decided(&self, policy: PolicyName, allowed: bool, backend: Backend) {
         let counters = if allowed {
             &self.allowed
         } else {
             &self.limited
         };
         counters[slot(policy)].fetch_add(1, Ordering::Relaxed);
+        self.by_backend[backend as usize - 1].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Decisions since start by who made them.
+    pub fn by_backend(&self) -> BackendCounts {
+        let n = |b: Backend| self.by_backend[b as usize - 1].load(Ordering::Relaxed);
+        BackendCounts {
+            redis: n(Backend::Redis),
+            local: n(Backend::Local),
+            fallback: n(Backend::Fallback),
+        }
     }
 
     /// Puts `ip` at the top of the recently-limited list.

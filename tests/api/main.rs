@@ -1,6 +1,7 @@
 //! Integration tests: the real server over HTTP on port 0, each test with its own Redis.
 mod batch;
 mod cache;
+mod cluster;
 mod connections;
 mod dashboard;
 mod database;
@@ -20,3 +21,5 @@ mod query;
 mod sign_in;
 mod summary;
 mod telemetry;
+mod tls_redis;
+mod topology;

@@ -1,0 +1,250 @@
+//! tally against a real Redis Cluster and a real Sentinel-managed primary: exact limits
+//! across shards, the cache shared by instances, and failovers that fail no request.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use tally::config::{Settings, TrustedProxies};
+
+use crate::helpers::{TestApp, TestRedis, metric, spawn_app_with, test_settings};
+use crate::tls_redis::TestTlsRedis;
+use crate::topology::{TestCluster, TestSentinel, cli, wait_for};
+
+/// Settings for an app on `url`, trusting loopback's X-Forwarded-For, with every decision
+/// made by Redis (no leases).
+fn settings(url: String, limit: u64) -> Settings {
+    let mut s = test_settings(&TestRedis::unstarted());
+    s.redis.url = url;
+    s.redis.timeout = Duration::from_millis(500);
+    s.limiter.write_requests = limit;
+    s.limiter.read_requests = 1_000_000;
+    s.limiter.lease_ms = 0;
+    s.limiter.trusted_proxies = TrustedProxies(vec!["127.0.0.0/8".parse().expect("cidr")]);
+    s
+}
+
+async fn post_as(app: &TestApp, client: &str) -> u16 {
+    app.client
+        .post(app.url("/api/metrics"))
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", client)
+        .body(metric("cluster", 1.0).to_string())
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+fn count_key(client: &str) -> String {
+    format!("tally:v3:ratelimit:{{write:{client}}}:count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_gets_exactly_its_quota_across_the_shards() {
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .expect("cluster");
+    let app = spawn_app_with(TestRedis::unstarted(), settings(cluster.url(), 5)).await;
+    let clients: Vec<String> = (1..=24).map(|i| format!("198.51.100.{i}")).collect();
+    let requests = clients.iter().flat_map(|c| (0..8).map(move |_| c.as_str()));
+    let app = &app;
+    let statuses = join_all(requests.map(|c| async move { (c, post_as(app, c).await) })).await;
+    for client in &clients {
+        let mine: Vec<u16> = statuses
+            .iter()
+            .filter(|(c, _)| c == client)
+            .map(|&(_, s)| s)
+            .collect();
+        assert_eq!(
+            mine.iter().filter(|&&s| s == 201).count(),
+            5,
+            "{client}: {mine:?}"
+        );
+        assert_eq!(
+            mine.iter().filter(|&&s| s == 429).count(),
+            3,
+            "{client}: {mine:?}"
+        );
+        assert_eq!(
+            cluster.get(&count_key(client)),
+            "5",
+            "{client} counted in the cluster"
+        );
+    }
+    let stats = app.state.limiter.as_ref().expect("limiter").stats();
+    assert_eq!(stats.by_backend.redis, 24 * 8, "{stats:?}");
+    let spread = cluster.keys_per_primary();
+    assert!(
+        spread.iter().filter(|&&n| n > 0).count() >= 2,
+        "keys on one shard only: {spread:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_computed_by_one_instance_is_a_cluster_hit_on_another() {
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .expect("cluster");
+    let first = spawn_app_with(TestRedis::unstarted(), settings(cluster.url(), 1_000)).await;
+    let second = spawn_app_with(TestRedis::unstarted(), settings(cluster.url(), 1_000)).await;
+    assert_eq!(post_as(&first, "198.51.100.1").await, 201);
+    let look = |app: &TestApp| {
+        let url = app.url("/api/metrics/summary?type=cluster");
+        let client = app.client.clone();
+        async move {
+            let resp = client.get(url).send().await.expect("summary");
+            assert_eq!(resp.status(), 200);
+            let header = |h: &str| {
+                resp.headers()
+                    .get(h)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            (header("x-cache"), header("cache-status"))
+        }
+    };
+    assert_eq!(look(&first).await.0, "MISS");
+    // The Redis write happens behind the response.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (x, cs) = look(&second).await;
+        if x == "HIT" {
+            assert!(cs.ends_with("detail=redis"), "{cs}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never a Redis hit: {x} {cs}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(second.state.cache.stats().computations, 0);
+}
+
+/// Sends `client`'s requests one after another until `until` passes; every status.
+async fn steady(app: &TestApp, client: &str, until: Instant) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    while Instant::now() < until {
+        statuses.push(post_as(app, client).await);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    statuses
+}
+
+/// Waits until Redis decides again after a failover began at `since`; how long it took.
+async fn back_on_redis(app: &TestApp, since: Instant, client: &str) -> Duration {
+    let limiter = app.state.limiter.as_ref().expect("limiter");
+    let deadline = since + Duration::from_secs(30);
+    loop {
+        let before = limiter.stats().by_backend.redis;
+        assert_eq!(post_as(app, client).await, 201);
+        if limiter.stats().by_backend.redis > before {
+            return since.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "decisions never returned to Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_primary_failover_fails_no_request() {
+    let mut cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .expect("cluster");
+    let app = spawn_app_with(TestRedis::unstarted(), settings(cluster.url(), 1_000_000)).await;
+    let client = "198.51.100.77";
+    assert_eq!(post_as(&app, client).await, 201);
+    let primary = cluster.primary_of(&count_key(client));
+    let until = Instant::now() + Duration::from_secs(12);
+    let load = steady(&app, "198.51.100.78", until);
+    let killed = Instant::now();
+    cluster.kill(primary);
+    let (statuses, took) = tokio::join!(load, back_on_redis(&app, killed, client));
+    let local = app
+        .state
+        .limiter
+        .as_ref()
+        .expect("limiter")
+        .stats()
+        .by_backend
+        .local;
+    eprintln!(
+        "cluster failover: {} requests, {} failed; Redis decided again after {took:?}; \
+         {local} decisions went local",
+        statuses.len(),
+        statuses.iter().filter(|&&s| s != 201).count()
+    );
+    assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");
+    assert_ne!(
+        cluster.primary_of(&count_key(client)),
+        primary,
+        "a replica took over"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_fails_no_request() {
+    let mut redis = tokio::task::spawn_blocking(TestSentinel::start)
+        .await
+        .expect("sentinel");
+    let app = spawn_app_with(TestRedis::unstarted(), settings(redis.url(), 1_000_000)).await;
+    let client = "198.51.100.90";
+    assert_eq!(post_as(&app, client).await, 201);
+    assert_eq!(cli(redis.primary, &["get", &count_key(client)]), "1");
+    let until = Instant::now() + Duration::from_secs(12);
+    let load = steady(&app, client, until);
+    let killed = Instant::now();
+    redis.kill_primary();
+    let (statuses, took) = tokio::join!(load, back_on_redis(&app, killed, "198.51.100.91"));
+    let local = app
+        .state
+        .limiter
+        .as_ref()
+        .expect("limiter")
+        .stats()
+        .by_backend
+        .local;
+    eprintln!(
+        "sentinel failover: {} requests, {} failed; Redis decided again after {took:?}; \
+         {local} decisions went local",
+        statuses.len(),
+        statuses.iter().filter(|&&s| s != 201).count()
+    );
+    assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");
+    let replica = redis.replica;
+    wait_for("the sentinel to promote", Duration::from_secs(10), || {
+        redis.current_primary() == replica
+    });
+    assert_ne!(cli(replica, &["get", &count_key("198.51.100.91")]), "");
+}
+
+#[tokio::test]
+async fn rediss_verifies_the_server_against_the_configured_ca() {
+    let redis = tokio::task::spawn_blocking(TestTlsRedis::start)
+        .await
+        .expect("tls redis");
+    // By name and by address: the certificate holds both.
+    for (i, host) in ["localhost", "127.0.0.1"].into_iter().enumerate() {
+        let mut s = settings(format!("rediss://{host}:{}", redis.port), 100);
+        s.redis.ca_file = Some(redis.ca.clone());
+        let app = spawn_app_with(TestRedis::unstarted(), s).await;
+        let client = format!("198.51.100.{}", 10 + i);
+        assert_eq!(post_as(&app, &client).await, 201);
+        assert_eq!(redis.cli(&["get", &count_key(&client)]), "1", "{host}");
+        assert!(app.state.redis.is_connected(), "{host}");
+    }
+    // Without the CA, the system's roots do not vouch for the test's certificate: no
+    // connection is made, and the service answers from its local fallback.
+    let untrusted = settings(format!("rediss://localhost:{}", redis.port), 100);
+    let app = spawn_app_with(TestRedis::unstarted(), untrusted).await;
+    assert_eq!(post_as(&app, "198.51.100.200").await, 201);
+    assert!(!app.state.redis.is_connected());
+    assert_eq!(redis.cli(&["get", &count_key("198.51.100.200")]), "");
+    // A CA file that is not one stops startup.
+    let bogus = redis.dir().join("not-a-ca.pem");
+    std::fs::write(&bogus, "hello").expect("write");
+    let mut s = settings(format!("rediss://localhost:{}", redis.port), 100);
+    s.redis.ca_file = Some(bogus);
+    assert!(tally::startup::Application::build(s).await.is_err());
+}
