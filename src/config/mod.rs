@@ -46,6 +46,9 @@ pub const DEFAULT_IDEMPOTENCY_TTL: &str = "24h";
 pub const DEFAULT_IDEMPOTENCY_MAX_KEYS: usize = 100_000;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_FUTURE_SKEW: &str = "5m";
+/// Longer than a load balancer needs to see `/ready` fail: HAProxy checking every second
+/// and marking a server down after two failures (`deploy/haproxy.cfg`) takes about 2 s.
+pub const DEFAULT_SHUTDOWN_DELAY: &str = "5s";
 pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "10s";
 pub const DEFAULT_HEADER_TIMEOUT: &str = "10s";
 pub const DEFAULT_BODY_TIMEOUT: &str = "30s";
@@ -197,6 +200,7 @@ impl Default for Settings {
                     .parse()
                     .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8000))),
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                shutdown_delay: parse::default_duration(DEFAULT_SHUTDOWN_DELAY),
                 shutdown_timeout: parse::default_duration(DEFAULT_SHUTDOWN_TIMEOUT),
                 header_timeout: parse::default_duration(DEFAULT_HEADER_TIMEOUT),
                 body_timeout: parse::default_duration(DEFAULT_BODY_TIMEOUT),

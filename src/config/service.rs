@@ -43,7 +43,11 @@ pub struct ServerSettings {
     #[arg(global = true, long = "max-connections", env = "TALLY_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_connections: usize,
-    /// How long shutdown waits for in-flight requests.
+    /// On SIGTERM, how long the instance keeps serving (new connections too) with `/ready`
+    /// answering 503, so a load balancer's health checks take it out before it drains.
+    #[arg(global = true, long = "shutdown-delay", env = "TALLY_SHUTDOWN_DELAY", default_value = DEFAULT_SHUTDOWN_DELAY, value_parser = parse_duration)]
+    pub shutdown_delay: Duration,
+    /// How long shutdown then waits for in-flight requests.
     #[arg(global = true, long = "shutdown-timeout", env = "TALLY_SHUTDOWN_TIMEOUT", default_value = DEFAULT_SHUTDOWN_TIMEOUT, value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 }

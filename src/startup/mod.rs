@@ -198,8 +198,10 @@ impl Application {
         Arc::clone(&self.state)
     }
 
-    /// Serves until `signal` resolves: stops accepting, reports not-ready, and
-    /// gives in-flight requests up to the shutdown timeout to finish.
+    /// Serves until `signal` resolves, then shuts down as a load balancer needs: `/ready`
+    /// answers 503 at once while requests (and new connections) are still served for the
+    /// shutdown delay, so health checks take the instance out first; then it stops
+    /// accepting and gives in-flight requests up to the shutdown timeout to finish.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let state = Arc::clone(&self.state);
         let app = routes(
@@ -209,6 +211,7 @@ impl Application {
         );
         tracing::info!(addr = %self.addr, "listening");
         let server = &self.settings.server;
+        let delay = server.shutdown_delay;
         let limits = ConnectionLimits {
             deadlines: Deadlines {
                 header: server.header_timeout,
@@ -226,6 +229,13 @@ impl Application {
             async move {
                 signal.await;
                 state.lifecycle.stop_accepting();
+                if !delay.is_zero() {
+                    tracing::info!(
+                        delay_ms = delay.as_millis() as u64,
+                        "shutting down: /ready answers 503; serving until the load balancer stops sending"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
                 tracing::info!("shutting down: draining in-flight requests");
             },
             server.shutdown_timeout,

@@ -44,6 +44,7 @@ pub fn routes(
         .at("/metrics", poem::get(telemetry::metrics::endpoint))
         .nest("/", api);
     let redirect_root = dashboard.is_some();
+    let lifecycle = Arc::clone(&state);
     if let Some(dashboard) = dashboard {
         route = route.nest("/dashboard", dashboard::routes(dashboard));
     }
@@ -54,6 +55,21 @@ pub fn routes(
                 return Ok(Redirect::see_other("/dashboard").into_response());
             }
             ep.call(req).await.map(IntoResponse::into_response)
+        })
+        // Once shutdown has begun, every answer closes its connection, so clients and
+        // balancers move to another instance instead of reusing this one.
+        .around(move |ep, req| {
+            let stopping = !lifecycle.lifecycle.is_accepting();
+            async move {
+                let mut resp = ep.call(req).await?.into_response();
+                if stopping {
+                    resp.headers_mut().insert(
+                        poem::http::header::CONNECTION,
+                        poem::http::HeaderValue::from_static("close"),
+                    );
+                }
+                Ok(resp)
+            }
         })
         .data(state)
         .data(BodyLimit {

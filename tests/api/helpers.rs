@@ -162,6 +162,8 @@ pub fn test_settings(redis: &TestRedis) -> Settings {
     settings.server.addr = "127.0.0.1:0".parse().expect("addr");
     settings.redis.url = redis.url();
     settings.redis.timeout = Duration::from_millis(200);
+    // No load balancer to wait for: a test's instance drains at once.
+    settings.server.shutdown_delay = Duration::ZERO;
     // Generous for a debug build on a busy machine; outage tests bound each
     // request by a multiple of it.
     settings.limiter.redis_timeout_ms = LIMITER_TIMEOUT_MS;

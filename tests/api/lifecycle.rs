@@ -32,6 +32,7 @@ fn the_binary_stops_cleanly_on_sigterm() {
         .env_clear()
         .env("TALLY_ADDR", format!("127.0.0.1:{port}"))
         .env("REDIS_URL", redis.url())
+        .env("TALLY_SHUTDOWN_DELAY", "1s")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -46,6 +47,28 @@ fn the_binary_stops_cleanly_on_sigterm() {
         .status()
         .expect("kill");
     assert!(status.success());
+    let signalled = Instant::now();
+    // During the shutdown delay it still serves, new connections too, but is not ready,
+    // and every answer closes its connection.
+    std::thread::sleep(Duration::from_millis(200));
+    let get = |path: &str| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+                .await
+                .map(|r| {
+                    let close = r.headers().get("connection").is_some_and(|v| v == "close");
+                    (r.status().as_u16(), close)
+                })
+                .expect("still served during the shutdown delay")
+        })
+    };
+    assert_eq!(get("/ready"), (503, true));
+    assert_eq!(get("/health"), (200, true));
+    assert!(signalled.elapsed() < Duration::from_secs(1));
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
