@@ -43,8 +43,14 @@ pids+=($app_pid)
 
 # The stack's Prometheus config, pointed at loopback and scraping every second.
 cp deploy/prometheus/alerts.yml "$work/alerts.yml"
-sed -e "s/app:8000/127.0.0.1:$app_port/" -e 's/scrape_interval: 5s/scrape_interval: 1s/' \
-  deploy/prometheus/prometheus.yml > "$work/prometheus.yml"
+python3 - "$app_port" >"$work/prometheus.yml" <<'PY'
+import re, sys
+conf = open("deploy/prometheus/prometheus.yml").read().replace("scrape_interval: 5s", "scrape_interval: 1s")
+static = f'    static_configs:\n      - targets: ["127.0.0.1:{sys.argv[1]}"]\n'
+conf, n = re.subn(r"    dns_sd_configs:\n(      .*\n|        .*\n)+", static, conf)
+assert n == 1, "no dns_sd_configs block in prometheus.yml"
+print(conf, end="")
+PY
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
   --web.listen-address=127.0.0.1:$prom_port >"$work/prometheus.log" 2>&1 &
 prom_pid=$!
