@@ -23,6 +23,13 @@ use crate::redis::RedisGate;
 const SCRIPT: &str = include_str!("window.lua");
 /// Every limiter key starts with this; the version changes with the layout.
 pub const KEY_PREFIX: &str = "tally:v3:ratelimit";
+/// Hash tags the clients are spread over. One tag per client would leave a cluster one
+/// script call per decision (no two clients share a slot); one tag for all would put every
+/// decision on one primary. These six hash to slots near the middle of each sixth of the
+/// slot space (1170, 3832, 6527, 9424, 12551, 15207), so a cluster whose slots are split
+/// evenly over two, three or six primaries gets an even share on each, and a batch of
+/// concurrent decisions still goes in a few calls.
+const TAGS: [&str; 6] = ["rl21", "rl4", "rl68", "rl23", "rl17", "rl71"];
 /// Most decisions in one script call.
 const MAX_BATCH: usize = 256;
 /// Decisions waiting for a call; beyond this, callers fall back at once.
@@ -59,7 +66,9 @@ impl std::fmt::Display for Unanswered {
 }
 
 pub struct RedisWindow {
-    jobs: mpsc::Sender<Job>,
+    /// One batching lane per hash tag against a Redis Cluster (each tag is one slot, so
+    /// each lane's call may hold all its decisions), one lane against one server.
+    lanes: Vec<mpsc::Sender<Job>>,
     timeout: Duration,
 }
 
@@ -73,7 +82,6 @@ impl RedisWindow {
         leases: Arc<Leases>,
         timeout: Duration,
     ) -> Self {
-        let (jobs, rx) = mpsc::channel(QUEUE);
         // Both policies travel once per call; each client names its policy.
         let mut head: Vec<String> = [write, read]
             .iter()
@@ -81,25 +89,45 @@ impl RedisWindow {
             .collect();
         head.push(leases.duration().as_micros().to_string());
         tokio::spawn(preload(gate.client().clone()));
-        let caller = Caller {
-            gate,
-            script: Script::from_lua(SCRIPT),
-            head,
-            limits: [write.limit, read.limit],
-            leases,
-            timeout,
+        let count = if gate.client().is_clustered() {
+            TAGS.len()
+        } else {
+            1
         };
-        tokio::spawn(caller.run(rx));
-        Self { jobs, timeout }
+        let lanes = (0..count)
+            .map(|_| {
+                let (jobs, rx) = mpsc::channel(QUEUE / count);
+                let caller = Caller {
+                    gate: gate.clone(),
+                    script: Script::from_lua(SCRIPT),
+                    head: head.clone(),
+                    limits: [write.limit, read.limit],
+                    leases: Arc::clone(&leases),
+                    timeout,
+                };
+                tokio::spawn(caller.run(rx));
+                jobs
+            })
+            .collect();
+        Self { lanes, timeout }
     }
 
-    /// The client's log and its count. The `{policy:client}` hash tag keeps both in one
-    /// slot of a Redis Cluster, so one script call may hold them.
+    /// Which of `TAGS` a client's keys under a policy carry: the same on every instance.
+    fn tag(policy: PolicyName, client: ClientKey) -> (usize, String) {
+        let id = format!("{}:{client}", policy.as_str());
+        let i = usize::from(fred::util::redis_keyslot(id.as_bytes())) % TAGS.len();
+        (i, id)
+    }
+
+    /// The client's log and its count, under one of `TAGS` (the same for a client on
+    /// every instance), so in a Redis Cluster both keys share a slot and one script call
+    /// can decide for every client of that tag.
     pub fn keys(policy: PolicyName, client: ClientKey) -> [String; 2] {
-        let p = policy.as_str();
+        let (i, id) = Self::tag(policy, client);
+        let tag = TAGS[i];
         [
-            format!("{KEY_PREFIX}:{{{p}:{client}}}:log"),
-            format!("{KEY_PREFIX}:{{{p}:{client}}}:count"),
+            format!("{KEY_PREFIX}:{{{tag}}}:{id}:log"),
+            format!("{KEY_PREFIX}:{{{tag}}}:{id}:count"),
         ]
     }
 
@@ -122,7 +150,11 @@ impl RedisWindow {
             },
             reply,
         };
-        self.jobs
+        let lane = match self.lanes.len() {
+            1 => 0,
+            n => Self::tag(policy.name, client).0 % n,
+        };
+        self.lanes[lane]
             .try_send(job)
             .map_err(|_| Unanswered::Waited("too many decisions waiting for Redis".into()))?;
         match tokio::time::timeout(self.timeout, answer).await {

@@ -36,7 +36,7 @@ async fn post_as(app: &TestApp, client: &str) -> u16 {
 }
 
 fn count_key(client: &str) -> String {
-    format!("tally:v3:ratelimit:{{write:{client}}}:count")
+    crate::limiter::write_count(client)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use reqwest::Response;
 use tally::config::{FailMode, Settings, TrustedProxies};
+use tally::limiter::{ClientKey, PolicyName, RedisWindow};
 
 use crate::helpers::{
     DelayProxy, LIMITER_TIMEOUT_MS, TestApp, TestRedis, assert_problem, header, metric,
@@ -52,8 +53,12 @@ fn remaining_and_reset(value: &str) -> (u64, u64) {
     (param("r="), param("t="))
 }
 
-/// How many of 127.0.0.1's writes the Redis backend counts.
-const WRITE_COUNT: &str = "tally:v3:ratelimit:{write:127.0.0.1}:count";
+/// The Redis key counting `client`'s writes.
+pub fn write_count(client: &str) -> String {
+    let ip = client.parse().expect("an address");
+    let [_, count] = RedisWindow::keys(PolicyName::Write, ClientKey::of(ip));
+    count
+}
 
 #[tokio::test]
 async fn concurrent_burst_gets_exactly_the_limit() {
@@ -63,7 +68,7 @@ async fn concurrent_burst_gets_exactly_the_limit() {
     let (ok, limited) = burst(&app, 80).await;
     assert_eq!((ok, limited), (50, 30));
     assert_eq!(
-        app.redis.cli(&["get", WRITE_COUNT]),
+        app.redis.cli(&["get", &write_count("127.0.0.1")]),
         "50",
         "rejections are not counted"
     );
@@ -183,11 +188,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_limited() {
         201,
         "another client"
     );
-    assert_eq!(
-        app.redis
-            .cli(&["get", "tally:v3:ratelimit:{write:198.51.100.1}:count"]),
-        "2"
-    );
+    assert_eq!(app.redis.cli(&["get", &write_count("198.51.100.1")]), "2");
 }
 
 /// A proxy that sets X-Forwarded-For (the default FORWARDED_HEADER) passes a
@@ -211,14 +212,10 @@ async fn behind_a_trusted_proxy_a_client_written_forwarded_header_is_ignored() {
         statuses.push(resp.status().as_u16());
     }
     assert_eq!(statuses, [201, 201, 429, 429]);
+    assert_eq!(app.redis.cli(&["get", &write_count("198.51.100.9")]), "2");
     assert_eq!(
         app.redis
-            .cli(&["get", "tally:v3:ratelimit:{write:198.51.100.9}:count"]),
-        "2"
-    );
-    assert_eq!(
-        app.redis
-            .cli(&["keys", "tally:v3:ratelimit:{write:203.*}:count"]),
+            .cli(&["keys", "tally:v3:ratelimit:*:write:203.*:count"]),
         ""
     );
 }
@@ -245,7 +242,10 @@ async fn timed_burst(app: &TestApp, n: usize, bound: Duration) -> (usize, usize)
 }
 
 fn counted(app: &TestApp) -> u64 {
-    app.redis.cli(&["get", WRITE_COUNT]).parse().unwrap_or(0)
+    app.redis
+        .cli(&["get", &write_count("127.0.0.1")])
+        .parse()
+        .unwrap_or(0)
 }
 
 /// Posts until a request is accepted and counted by Redis: the limiter goes
@@ -282,7 +282,7 @@ async fn redis_stopped_mid_run_falls_back_to_local_and_comes_back() {
     assert_eq!(wait_until_redis_decides(&app).await, 1);
     // Redis decides again: a fresh server, so its own key fills to the limit.
     assert_eq!(timed_burst(&app, 5, Duration::from_secs(1)).await, (4, 1));
-    assert_eq!(app.redis.cli(&["get", WRITE_COUNT]), "5");
+    assert_eq!(app.redis.cli(&["get", &write_count("127.0.0.1")]), "5");
 }
 
 #[tokio::test]
@@ -304,7 +304,7 @@ async fn redis_paused_mid_run_falls_back_without_waiting() {
         timed_burst(&app, left + 1, Duration::from_secs(1)).await,
         (left, 1)
     );
-    assert_eq!(app.redis.cli(&["get", WRITE_COUNT]), "4");
+    assert_eq!(app.redis.cli(&["get", &write_count("127.0.0.1")]), "4");
 }
 
 /// Redis answers every call within the bound, but a decision that arrives
@@ -418,7 +418,7 @@ async fn a_burst_right_after_ready_is_decided_by_redis_on_both_instances() {
     tokio::join!(ready(&first), ready(&second));
     let (a, b) = tokio::join!(burst(&first, 15), burst(&second, 15));
     assert_eq!(a.0 + b.0, 15, "accepted across instances: {a:?} {b:?}");
-    assert_eq!(first.redis.cli(&["get", WRITE_COUNT]), "15");
+    assert_eq!(first.redis.cli(&["get", &write_count("127.0.0.1")]), "15");
     for app in [&first, &second] {
         let breaker = app.state.breakers.get("redis").expect("the redis breaker");
         assert!(

@@ -1,17 +1,14 @@
-//! The batching task: gathers the decisions that queued while the previous call was in
-//! flight and sends them to Redis in script calls, each through the `redis` breaker's
-//! guard. Against one server a batch is one call; in a Redis Cluster a script call may
-//! only hold keys of one hash slot, so the batch is split by slot and its calls (one per
-//! slot) run at once.
+//! A batching lane: gathers the decisions that queued while its previous call was in
+//! flight and sends them to Redis in one script call, through the `redis` breaker's guard.
+//! Against one server there is one lane; against a Redis Cluster one per hash tag, so each
+//! call holds keys of one slot and the lanes' calls run at once.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fred::interfaces::{ClientLike, LuaInterface};
 use fred::types::config::Options;
 use fred::types::scripts::Script;
-use futures_util::future::join_all;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -41,9 +38,9 @@ impl Caller {
         }
     }
 
-    /// One round of calls at a time: while it is in Redis the next batch gathers, so under
-    /// load calls get fewer and larger (measured faster than parallel rounds, and one task
-    /// hop fewer per batch than spawning each call).
+    /// One call at a time: while it is in Redis the next batch gathers, so under load
+    /// calls get fewer and larger (measured faster than parallel calls, and one task hop
+    /// fewer per batch than spawning each call).
     pub(super) async fn run(self, mut rx: mpsc::Receiver<Job>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -60,21 +57,11 @@ impl Caller {
             if batch.is_empty() {
                 continue;
             }
-            if self.gate.client().is_clustered() {
-                join_all(
-                    by_slot(&mut batch)
-                        .into_values()
-                        .map(|jobs| self.send(jobs)),
-                )
-                .await;
-            } else {
-                self.send(std::mem::take(&mut batch)).await;
-            }
+            self.send(std::mem::take(&mut batch)).await;
         }
     }
 
-    /// One script call for `jobs` (whose keys share a slot in a cluster), its answers
-    /// and lease grants given out.
+    /// One script call for `jobs`, its answers and lease grants given out.
     async fn send(&self, jobs: Vec<Job>) {
         let plan = batch::plan(jobs.iter().map(|j| &j.ask));
         let sent = Instant::now();
@@ -142,20 +129,6 @@ impl Caller {
         .map_err(|e| e.to_string())?;
         plan.answers(&flat)
     }
-}
-
-/// The batch's jobs by the Redis Cluster hash slot of their keys, in arrival order within
-/// a slot (`batch` is left empty).
-fn by_slot(batch: &mut Vec<Job>) -> HashMap<u16, Vec<Job>> {
-    let mut slots: HashMap<u16, Vec<Job>> = HashMap::new();
-    for job in batch.drain(..) {
-        let [log, _] = RedisWindow::keys(job.ask.policy, job.ask.client);
-        slots
-            .entry(fred::util::redis_keyslot(log.as_bytes()))
-            .or_default()
-            .push(job);
-    }
-    slots
 }
 
 /// Slots leased to this instance and given back, for `/metrics` (per
