@@ -76,8 +76,8 @@ rps() { wrk -t2 -c"$conns" -d"${secs}s" -s "benches/$2.lua" "http://127.0.0.1:${
 for v in embedded postgres; do
   ratios=()
   for r in $(seq "$rounds"); do
-    if [ $((r % 2)) -eq 1 ]; then plain=$(rps "$v" ingest_plain); keyed=$(rps "$v" ingest_keyed)
-    else keyed=$(rps "$v" ingest_keyed); plain=$(rps "$v" ingest_plain); fi
+    if [ $((r % 2)) -eq 1 ]; then plain=$(rps "$v" ingest); keyed=$(rps "$v" ingest_keyed)
+    else keyed=$(rps "$v" ingest_keyed); plain=$(rps "$v" ingest); fi
     ratio=$(awk -v k="$keyed" -v p="$plain" 'BEGIN { printf "%.2f", k/p }')
     echo "$v round $r: without $plain req/s, with key $keyed req/s, ratio $ratio"
     ratios+=("$ratio")

@@ -1,5 +1,6 @@
 -- wrk script: POST /api/metrics with a fresh metric and a fresh Idempotency-Key each
--- request (10 types, varying values), as benches/idempotency.sh compares with without.
+-- request (10 types, varying values): ingest.lua's requests with a key, as
+-- benches/idempotency.sh compares.
 local counter = 0
 local thread_id = 0
 local threads = 0

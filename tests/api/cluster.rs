@@ -8,7 +8,7 @@ use tally::config::{Settings, TrustedProxies};
 
 use crate::helpers::{TestApp, TestRedis, metric, spawn_app_with, test_settings};
 use crate::tls_redis::TestTlsRedis;
-use crate::topology::{TestCluster, TestSentinel, cli, wait_for};
+use crate::topology::{SENTINEL_SERVICE, TestCluster, TestSentinel, cli, wait_for};
 
 /// Settings for an app on `url`, trusting loopback's X-Forwarded-For, with every decision
 /// made by Redis (no leases).
@@ -129,22 +129,57 @@ async fn steady(app: &TestApp, client: &str, until: Instant) -> Vec<u16> {
     statuses
 }
 
-/// Waits until Redis decides again after a failover began at `since`; how long it took.
-async fn back_on_redis(app: &TestApp, since: Instant, client: &str) -> Duration {
-    let limiter = app.state.limiter.as_ref().expect("limiter");
+/// Waits until Redis decides `client`'s requests again after a failover began at `since`:
+/// until `count` (the client's count as the topology routes it now; `None` while that
+/// node cannot be read) grows past its first readable value. How long that took.
+async fn back_on_redis(
+    app: &TestApp,
+    since: Instant,
+    client: &str,
+    count: impl Fn() -> Option<u64>,
+) -> Duration {
     let deadline = since + Duration::from_secs(30);
+    let mut first = None;
     loop {
-        let before = limiter.stats().by_backend.redis;
         assert_eq!(post_as(app, client).await, 201);
-        if limiter.stats().by_backend.redis > before {
-            return since.elapsed();
+        if let Some(now) = count() {
+            match first {
+                Some(seen) if now > seen => return since.elapsed(),
+                None => first = Some(now),
+                _ => {}
+            }
         }
         assert!(
             Instant::now() < deadline,
-            "decisions never returned to Redis"
+            "{client}'s decisions never returned to Redis"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Runs `loaded`'s steady requests for 12 s, calls `kill` as they start, checks that every
+/// request was answered and waits until Redis decides `probe`'s requests again (`count`
+/// reads its count); prints the figures.
+async fn failover(
+    app: &TestApp,
+    name: &str,
+    (loaded, probe): (&str, &str),
+    kill: impl FnOnce(),
+    count: impl Fn() -> Option<u64>,
+) {
+    let load = steady(app, loaded, Instant::now() + Duration::from_secs(12));
+    let killed = Instant::now();
+    kill();
+    let (statuses, took) = tokio::join!(load, back_on_redis(app, killed, probe, count));
+    let limiter = app.state.limiter.as_ref().expect("limiter");
+    let local = limiter.stats().by_backend.local;
+    let failed = statuses.iter().filter(|&&s| s != 201).count();
+    eprintln!(
+        "{name} failover: {} requests, {failed} failed; Redis decided again after {took:?}; \
+         {local} decisions went local",
+        statuses.len()
+    );
+    assert_eq!(failed, 0, "{statuses:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,26 +191,22 @@ async fn a_cluster_primary_failover_fails_no_request() {
     let client = "198.51.100.77";
     assert_eq!(post_as(&app, client).await, 201);
     let primary = cluster.primary_of(&count_key(client));
-    let until = Instant::now() + Duration::from_secs(12);
-    let load = steady(&app, "198.51.100.78", until);
-    let killed = Instant::now();
-    cluster.kill(primary);
-    let (statuses, took) = tokio::join!(load, back_on_redis(&app, killed, client));
-    let local = app
-        .state
-        .limiter
-        .as_ref()
-        .expect("limiter")
-        .stats()
-        .by_backend
-        .local;
-    eprintln!(
-        "cluster failover: {} requests, {} failed; Redis decided again after {took:?}; \
-         {local} decisions went local",
-        statuses.len(),
-        statuses.iter().filter(|&&s| s != 201).count()
-    );
-    assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");
+    // Read through a node that stays up, following the slot's redirect.
+    let reader = *cluster
+        .ports
+        .iter()
+        .find(|&&p| p != primary)
+        .expect("a node");
+    let key = count_key(client);
+    let count = move || cli(reader, &["-c", "get", &key]).parse().ok();
+    failover(
+        &app,
+        "cluster",
+        ("198.51.100.78", client),
+        || cluster.kill(primary),
+        count,
+    )
+    .await;
     assert_ne!(
         cluster.primary_of(&count_key(client)),
         primary,
@@ -192,26 +223,29 @@ async fn a_sentinel_failover_fails_no_request() {
     let client = "198.51.100.90";
     assert_eq!(post_as(&app, client).await, 201);
     assert_eq!(cli(redis.primary, &["get", &count_key(client)]), "1");
-    let until = Instant::now() + Duration::from_secs(12);
-    let load = steady(&app, client, until);
-    let killed = Instant::now();
-    redis.kill_primary();
-    let (statuses, took) = tokio::join!(load, back_on_redis(&app, killed, "198.51.100.91"));
-    let local = app
-        .state
-        .limiter
-        .as_ref()
-        .expect("limiter")
-        .stats()
-        .by_backend
-        .local;
-    eprintln!(
-        "sentinel failover: {} requests, {} failed; Redis decided again after {took:?}; \
-         {local} decisions went local",
-        statuses.len(),
-        statuses.iter().filter(|&&s| s != 201).count()
-    );
-    assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");
+    let (sentinel, key) = (redis.sentinel, count_key("198.51.100.91"));
+    let count = move || {
+        let named = cli(
+            sentinel,
+            &["sentinel", "get-master-addr-by-name", SENTINEL_SERVICE],
+        );
+        let port: u16 = named.lines().nth(1)?.parse().ok()?;
+        let n = cli(port, &["get", &key]);
+        // A missing key is 0; an unreachable primary answers nothing readable.
+        if n.is_empty() {
+            cli(port, &["ping"]).eq("PONG").then_some(0)
+        } else {
+            n.parse().ok()
+        }
+    };
+    failover(
+        &app,
+        "sentinel",
+        (client, "198.51.100.91"),
+        || redis.kill_primary(),
+        count,
+    )
+    .await;
     let replica = redis.replica;
     wait_for("the sentinel to promote", Duration::from_secs(10), || {
         redis.current_primary() == replica
