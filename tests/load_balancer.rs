@@ -11,7 +11,17 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-fn free_port() -> u16 {
+// The API tests' private PostgreSQL (this test uses only part of it).
+#[path = "api/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
+
+/// What `postgres.rs` expects of the test crate.
+mod helpers {
+    pub use super::free_port;
+}
+
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -32,6 +42,8 @@ impl Drop for Killed {
 /// The stack: Redis, three instances, the balancer.
 struct Stack {
     redis: u16,
+    /// `DATABASE_URL` of every instance, when they share PostgreSQL.
+    database: Option<String>,
     ports: [u16; 3],
     instances: Vec<Killed>,
     lb: u16,
@@ -40,9 +52,13 @@ struct Stack {
     _dir: tempfile::TempDir,
 }
 
-fn start_instance(port: u16, redis: u16) -> Killed {
-    let child = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .env_clear()
+fn start_instance(port: u16, redis: u16, database: Option<&str>) -> Killed {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tally"));
+    command.env_clear();
+    if let Some(url) = database {
+        command.env("DATABASE_URL", url);
+    }
+    let child = command
         .env("TALLY_ADDR", format!("127.0.0.1:{port}"))
         .env("REDIS_URL", format!("redis://127.0.0.1:{redis}"))
         .env("TRUSTED_PROXIES", "127.0.0.1/32")
@@ -116,7 +132,7 @@ fn haproxy_config(lb: u16, ports: &[u16]) -> String {
 }
 
 impl Stack {
-    async fn start() -> Self {
+    async fn start(database: Option<String>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let redis = free_port();
         let redis_child = Command::new("redis-server")
@@ -127,7 +143,10 @@ impl Stack {
             .spawn()
             .expect("redis-server starts (install Debian's redis-server)");
         let ports = [free_port(), free_port(), free_port()];
-        let instances: Vec<Killed> = ports.iter().map(|&p| start_instance(p, redis)).collect();
+        let instances: Vec<Killed> = ports
+            .iter()
+            .map(|&p| start_instance(p, redis, database.as_deref()))
+            .collect();
         for &p in &ports {
             wait_ready(p).await;
         }
@@ -143,6 +162,7 @@ impl Stack {
             .expect("haproxy starts (install Debian's haproxy)");
         let stack = Self {
             redis,
+            database,
             ports,
             instances,
             lb,
@@ -169,32 +189,32 @@ impl Stack {
             .await
             .expect("join");
         assert!(exited.is_ok_and(|s| s.success()), "instance {i} exit");
-        self.instances[i] = start_instance(self.ports[i], self.redis);
+        self.instances[i] = start_instance(self.ports[i], self.redis, self.database.as_deref());
         wait_ready(self.ports[i]).await;
     }
 }
 
-fn post(client: &reqwest::Client, url: String, from: &str) -> reqwest::RequestBuilder {
+fn post(client: &reqwest::Client, url: String, from: &str, kind: &str) -> reqwest::RequestBuilder {
     client
         .post(url)
         .header("content-type", "application/json")
         .header("x-forwarded-for", from)
         .body(format!(
-            r#"{{"timestamp":"{}","value":1,"type":"lb"}}"#,
+            r#"{{"timestamp":"{}","value":1,"type":"{kind}"}}"#,
             chrono::Utc::now().to_rfc3339()
         ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn behind_haproxy_quotas_are_exact_caches_shared_and_restarts_fail_nothing() {
-    let mut stack = Stack::start().await;
+    let mut stack = Stack::start(None).await;
     let http = reqwest::Client::new();
 
     // A client spread over the three instances gets exactly its quota, under concurrency.
     let clients: Vec<String> = (1..=6).map(|i| format!("198.51.100.{i}")).collect();
     let sends = clients.iter().flat_map(|c| (0..12).map(move |_| c.clone()));
     let statuses = join_all(sends.map(|c| {
-        let req = post(&http, stack.url("/api/metrics"), &c);
+        let req = post(&http, stack.url("/api/metrics"), &c, "lb");
         async move {
             (
                 c,
@@ -249,32 +269,71 @@ async fn behind_haproxy_quotas_are_exact_caches_shared_and_restarts_fail_nothing
     }
 
     // A rolling restart under load through the balancer: nothing fails.
+    let (answered, failed, _) = rolling_restart(&mut stack, "lb").await;
+    assert!(answered > 100, "load ran: {answered}");
+    assert_eq!(failed, 0, "{answered} answered");
+}
+
+/// Three instances sharing PostgreSQL: a rolling restart under load fails no request, and
+/// every write acknowledged with 201 is in the summary afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn behind_haproxy_over_postgresql_a_rolling_restart_loses_no_acknowledged_write() {
+    let pg = tokio::task::spawn_blocking(postgres::TestPostgres::start)
+        .await
+        .expect("postgres");
+    let database = pg.database("tally_lb").await;
+    let mut stack = Stack::start(Some(database)).await;
+    let (answered, failed, stored) = rolling_restart(&mut stack, "lbpg").await;
+    assert!(answered > 100, "load ran: {answered}");
+    assert_eq!(failed, 0, "{answered} answered");
+    // Nothing read `lbpg` during the run: this summary is computed from the database.
+    let summary: serde_json::Value = reqwest::get(stack.url("/api/metrics/summary?type=lbpg"))
+        .await
+        .expect("summary")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(summary["count"], stored, "{summary}");
+}
+
+/// Load through the balancer (8 clients, writes of `kind` and summary reads) while each
+/// instance in turn is stopped with SIGTERM, started again and waited for; then the
+/// requests answered, those failed (non-2xx or no answer), and the writes acknowledged.
+async fn rolling_restart(stack: &mut Stack, kind: &str) -> (u64, u64, u64) {
+    let http = reqwest::Client::new();
     let stop = Arc::new(AtomicBool::new(false));
-    let (answered, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let counters = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
     let workers: Vec<_> = (0..8)
         .map(|w| {
-            let (http, stop) = (http.clone(), Arc::clone(&stop));
-            let (answered, failed) = (Arc::clone(&answered), Arc::clone(&failed));
+            let (http, stop, counters) = (http.clone(), Arc::clone(&stop), Arc::clone(&counters));
             let (ingest, read) = (
                 stack.url("/api/metrics"),
                 stack.url("/api/metrics/summary?type=lb"),
             );
+            let kind = kind.to_owned();
             tokio::spawn(async move {
+                let [answered, failed, stored] = &*counters;
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
                     // A fresh client per write keeps the quota out of the way.
                     let from = format!("10.{w}.{}.{}", n / 250 % 250, n % 250 + 1);
-                    let req = match n % 2 {
-                        0 => post(&http, ingest.clone(), &from),
-                        _ => http.get(read.clone()),
+                    let write = n % 2 == 0;
+                    let req = match write {
+                        true => post(&http, ingest.clone(), &from, &kind),
+                        false => http.get(read.clone()),
                     };
                     match req.send().await {
                         Ok(r) if r.status().is_success() => {
-                            answered.fetch_add(1, Ordering::Relaxed)
+                            answered.fetch_add(1, Ordering::Relaxed);
+                            if write {
+                                stored.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
-                        _ => failed.fetch_add(1, Ordering::Relaxed),
-                    };
+                        _ => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
                 }
             })
         })
@@ -287,16 +346,17 @@ async fn behind_haproxy_quotas_are_exact_caches_shared_and_restarts_fail_nothing
     }
     stop.store(true, Ordering::Relaxed);
     join_all(workers).await;
-    let (answered, failed) = (
-        answered.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed),
-    );
+    let [answered, failed, stored] = counters.each_ref().map(|c| c.load(Ordering::Relaxed));
     eprintln!(
-        "rolling restart of 3 instances in {:?}: {answered} requests answered, {failed} failed",
+        "rolling restart of 3 instances ({}) in {:?}: {answered} requests answered, {failed} failed",
+        if stack.database.is_some() {
+            "PostgreSQL"
+        } else {
+            "embedded stores"
+        },
         started.elapsed()
     );
-    assert!(answered > 100, "load ran: {answered}");
-    assert_eq!(failed, 0, "{answered} answered");
+    (answered, failed, stored)
 }
 
 impl Stack {
