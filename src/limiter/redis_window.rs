@@ -44,24 +44,16 @@ struct Job {
     reply: oneshot::Sender<Result<Verdict, String>>,
 }
 
-/// Why a decision has no answer from Redis.
+/// Why a decision has no answer from Redis: its call failed, ran past the timeout or was
+/// not made (the `redis` breaker is open), or the caller's own bound ran out while it was
+/// queued (or the queue was full). The caller falls back either way; only the lane's
+/// guarded call reports to the breaker.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unanswered {
-    /// The script call that carried it failed, ran past the timeout or was
-    /// not made (the `redis` breaker is open): Redis is down or slow.
-    Redis(String),
-    /// The caller's own bound ran out first, its decision still queued
-    /// behind the call in flight or in a call not yet answered (or the
-    /// queue was full). Says nothing certain about Redis: the batching
-    /// task's guarded call reports to the breaker.
-    Waited(String),
-}
+pub struct Unanswered(String);
 
 impl std::fmt::Display for Unanswered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Redis(why) | Self::Waited(why) => f.write_str(why),
-        }
+        f.write_str(&self.0)
     }
 }
 
@@ -156,11 +148,11 @@ impl RedisWindow {
         };
         self.lanes[lane]
             .try_send(job)
-            .map_err(|_| Unanswered::Waited("too many decisions waiting for Redis".into()))?;
+            .map_err(|_| Unanswered("too many decisions waiting for Redis".into()))?;
         match tokio::time::timeout(self.timeout, answer).await {
-            Ok(Ok(result)) => result.map_err(Unanswered::Redis),
-            Ok(Err(_)) => Err(Unanswered::Redis("the Redis batch was dropped".into())),
-            Err(_) => Err(Unanswered::Waited(format!(
+            Ok(Ok(result)) => result.map_err(Unanswered),
+            Ok(Err(_)) => Err(Unanswered("the Redis batch was dropped".into())),
+            Err(_) => Err(Unanswered(format!(
                 "no answer from Redis within {:?}",
                 self.timeout
             ))),

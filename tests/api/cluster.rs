@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tally::config::{Settings, TrustedProxies};
 
-use crate::helpers::{TestApp, TestRedis, metric, spawn_app_with, test_settings};
+use crate::helpers::{TestApp, TestRedis, header, metric, spawn_app_with, test_settings};
 use crate::tls_redis::TestTlsRedis;
 use crate::topology::{SENTINEL_SERVICE, TestCluster, TestSentinel, cli, wait_for};
 
@@ -80,6 +80,13 @@ async fn every_client_gets_exactly_its_quota_across_the_shards() {
     );
 }
 
+/// The summary of `cluster` from `app`: its `X-Cache` and `Cache-Status`.
+async fn look(app: &TestApp) -> (String, String) {
+    let resp = app.get("/api/metrics/summary?type=cluster").await;
+    assert_eq!(resp.status(), 200);
+    (header(&resp, "x-cache"), header(&resp, "cache-status"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_summary_computed_by_one_instance_is_a_cluster_hit_on_another() {
     let cluster = tokio::task::spawn_blocking(TestCluster::start)
@@ -88,22 +95,6 @@ async fn a_summary_computed_by_one_instance_is_a_cluster_hit_on_another() {
     let first = spawn_app_with(TestRedis::unstarted(), settings(cluster.url(), 1_000)).await;
     let second = spawn_app_with(TestRedis::unstarted(), settings(cluster.url(), 1_000)).await;
     assert_eq!(post_as(&first, "198.51.100.1").await, 201);
-    let look = |app: &TestApp| {
-        let url = app.url("/api/metrics/summary?type=cluster");
-        let client = app.client.clone();
-        async move {
-            let resp = client.get(url).send().await.expect("summary");
-            assert_eq!(resp.status(), 200);
-            let header = |h: &str| {
-                resp.headers()
-                    .get(h)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_owned()
-            };
-            (header("x-cache"), header("cache-status"))
-        }
-    };
     assert_eq!(look(&first).await.0, "MISS");
     // The Redis write happens behind the response.
     let deadline = Instant::now() + Duration::from_secs(5);
