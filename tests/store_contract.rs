@@ -53,7 +53,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Backend {
     store: Arc<dyn MetricStore>,
     tasks: Vec<JoinHandle<()>>,
-    _server: Option<Arc<TestPostgres>>,
+    /// The PostgreSQL store, its server and its database's URL.
+    postgres: Option<(Arc<PostgresStore>, Arc<TestPostgres>, String)>,
 }
 
 impl Backend {
@@ -65,7 +66,7 @@ impl Backend {
         Self {
             store: Arc::new(store),
             tasks: Vec::new(),
-            _server: None,
+            postgres: None,
         }
     }
 
@@ -74,6 +75,11 @@ impl Backend {
     pub async fn postgres(name: &str) -> Self {
         let server = shared_server();
         let url = server.database(name).await;
+        Self::postgres_at(server, url, RETENTION).await
+    }
+
+    /// A `PostgresStore` (another instance) over the database at `url`, once ready.
+    pub async fn postgres_at(server: Arc<TestPostgres>, url: String, retention: Duration) -> Self {
         let settings = Settings::default();
         let breaker = Arc::new(Breaker::new(
             "database",
@@ -82,7 +88,7 @@ impl Backend {
         let (store, tasks) = PostgresStore::start(
             &settings.database,
             &url,
-            RETENTION,
+            retention,
             Duration::from_secs(86_400),
             breaker,
         )
@@ -90,7 +96,7 @@ impl Backend {
         let backend = Self {
             store: store.clone(),
             tasks,
-            _server: Some(server),
+            postgres: Some((Arc::clone(&store), server, url)),
         };
         let started = Instant::now();
         while !store.is_ready() {
@@ -105,6 +111,29 @@ impl Backend {
 
     pub fn store(&self) -> Arc<dyn MetricStore> {
         Arc::clone(&self.store)
+    }
+
+    /// Rolls up whatever is waiting, now (PostgreSQL folds its writers' partials in the
+    /// background every second; the embedded store rolls up as it writes).
+    pub async fn settle(&self) {
+        if let Some((store, _, _)) = &self.postgres {
+            store.compact().await.expect("compaction");
+        }
+    }
+
+    /// A second instance over the same data: another `PostgresStore` on the same
+    /// database, or the same embedded store.
+    pub async fn twin(&self) -> Backend {
+        match &self.postgres {
+            Some((_, server, url)) => {
+                Self::postgres_at(Arc::clone(server), url.clone(), RETENTION).await
+            }
+            None => Self {
+                store: self.store(),
+                tasks: Vec::new(),
+                postgres: None,
+            },
+        }
     }
 }
 
@@ -154,6 +183,43 @@ macro_rules! contract {
         }
     };
 }
+
+/// Generates one test per case and backend for the cases that need the backend itself
+/// (to settle its rollups, or to open a second instance).
+macro_rules! contract_with_backend {
+    ($($case:ident),* $(,)?) => {
+        mod rollups_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let backend = crate::Backend::memory();
+                    crate::rollups::$case(&backend).await;
+                }
+            )*
+        }
+
+        mod rollups_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let backend = crate::Backend::postgres(stringify!($case)).await;
+                    crate::rollups::$case(&backend).await;
+                }
+            )*
+        }
+    };
+}
+
+#[path = "store_contract/postgres_only.rs"]
+mod postgres_only;
+#[path = "store_contract/rollups.rs"]
+mod rollups;
+
+contract_with_backend!(
+    out_of_order_points_into_rolled_up_buckets,
+    windows_cut_at_every_edge,
+    concurrent_writers_are_all_counted,
+);
 
 contract!(
     insert_then_summarize,

@@ -23,12 +23,10 @@
 //! One `RwLock` guards it all: summaries run in parallel, a batch is applied under one write
 //! lock (grouped and sorted before taking it), and counters are atomics read lock-free.
 
-mod agg;
 mod bucket;
 mod footprint;
 mod idempotency;
 mod series;
-mod sketch;
 mod state;
 mod summary;
 #[cfg(test)]

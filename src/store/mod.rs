@@ -6,6 +6,7 @@
 mod in_flight;
 mod memory;
 pub mod postgres;
+mod rollup;
 
 use async_trait::async_trait;
 

@@ -1,8 +1,8 @@
 //! Storage units: a one-minute bucket of raw columns, and the hour/day rollups above it.
 
-use super::agg::Agg;
 use super::footprint::allocation;
-use super::sketch::Sketch;
+use crate::store::rollup::Agg;
+use crate::store::rollup::Sketch;
 
 pub(super) const MINUTE_US: i64 = 60_000_000;
 pub(super) const HOUR_US: i64 = 60 * MINUTE_US;

@@ -13,14 +13,7 @@ use std::mem::size_of;
 use super::bucket::{Minute, Rollup};
 use crate::domain::MetricType;
 
-/// An allocation of `n` bytes as the allocator hands it out.
-pub(super) fn allocation(n: usize) -> usize {
-    match n {
-        0 => 0,
-        1..=64 => n.next_multiple_of(8),
-        _ => n + n / 8,
-    }
-}
+pub(super) use crate::store::rollup::allocation;
 
 const SLOTS: usize = 11;
 const KEPT: usize = 7;

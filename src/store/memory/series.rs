@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use super::agg::Agg;
 use super::bucket::{HOURS_PER_DAY, MINUTE_US, MINUTES_PER_HOUR, Minute, Rollup};
 use super::footprint::{MINUTE_KV, ROLLUP_KV, btree};
-use super::sketch::Sketch;
+use crate::store::rollup::Agg;
+use crate::store::rollup::Sketch;
 
 /// Keys are bucket indices since the epoch (minute = µs / 60e6, hour = minute / 60, ...).
 pub(super) struct Series {

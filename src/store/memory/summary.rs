@@ -1,12 +1,9 @@
 //! Summaries: whole days, then whole hours, then whole minutes, then raw edge points.
 
-use super::agg::{Agg, saturate};
 use super::bucket::{DAY_US, HOUR_US, HOURS_PER_DAY, MINUTE_US, MINUTES_PER_HOUR, Minute, Rollup};
 use super::series::Series;
-use super::sketch::Sketch;
 use crate::domain::Aggregates;
-
-const PERCENTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
+use crate::store::rollup::Summary;
 
 impl Series {
     /// Aggregates of the points with timestamps in `[from, to)` (microseconds).
@@ -14,7 +11,7 @@ impl Series {
     /// A bucket is taken whole when all of its points fall in the window (not only when its
     /// span does), so a window reaching past the data costs no raw scan at that edge.
     pub fn summarize(&self, from: i64, to: i64) -> Aggregates {
-        let mut acc = Acc::new();
+        let mut acc = Summary::new();
         if from >= to {
             return acc.finish();
         }
@@ -45,20 +42,13 @@ impl Series {
     }
 }
 
-/// Running aggregates plus the sketch the percentiles come from.
-struct Acc {
-    agg: Agg,
-    sketch: Sketch,
+/// How the embedded store's buckets feed a summary.
+trait Take {
+    fn take_rollup(&mut self, rollup: &Rollup, from: i64, to: i64) -> bool;
+    fn take_minute(&mut self, start: i64, bucket: &Minute, from: i64, to: i64);
 }
 
-impl Acc {
-    fn new() -> Self {
-        Self {
-            agg: Agg::EMPTY,
-            sketch: Sketch::default(),
-        }
-    }
-
+impl Take for Summary {
     /// Takes a rollup whole or skips it; false means "descend to its children".
     fn take_rollup(&mut self, rollup: &Rollup, from: i64, to: i64) -> bool {
         if rollup.agg.disjoint(from, to) {
@@ -67,8 +57,7 @@ impl Acc {
         if rollup.stale || !rollup.agg.covered_by(from, to) {
             return false;
         }
-        self.agg.merge(&rollup.agg);
-        self.sketch.merge(&rollup.sketch);
+        self.merge(&rollup.agg, &rollup.sketch);
         true
     }
 
@@ -91,27 +80,5 @@ impl Acc {
             v
         });
         self.sketch.add_all(inside, bucket.len() as usize);
-    }
-
-    fn finish(self) -> Aggregates {
-        let agg = self.agg;
-        if agg.count == 0 {
-            return Aggregates::default();
-        }
-        // The sketch answers within its relative accuracy; it can never be outside [min, max].
-        let clamp = |v: f64| saturate(v).max(agg.min).min(agg.max);
-        let [p50, p90, p95, p99] = PERCENTILES.map(|q| self.sketch.quantile(q).map(clamp));
-        Aggregates {
-            count: agg.count,
-            sum: Some(agg.sum.total()),
-            average: Some(clamp(agg.sum.mean(agg.count))),
-            min: Some(agg.min),
-            max: Some(agg.max),
-            latest: Some(agg.latest),
-            p50,
-            p90,
-            p95,
-            p99,
-        }
     }
 }

@@ -12,13 +12,14 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
 use super::PostgresStore;
+use super::compact::WATERMARK;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("src/store/postgres/migrations");
 
 /// How often partitions are created ahead and expired ones dropped.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(600);
 /// Days of partitions kept ready ahead of today.
-const DAYS_AHEAD: u64 = 2;
+pub(super) const DAYS_AHEAD: u64 = 2;
 /// Any constant shared by every instance of tally.
 const LOCK_KEY: i64 = 0x7461_6c6c_7970_6172; // "tallypar"
 /// How many `DATABASE_TIMEOUT`s the startup preparation, or one maintenance
@@ -28,7 +29,7 @@ const LOCK_KEY: i64 = 0x7461_6c6c_7970_6172; // "tallypar"
 const PASS_TIMEOUTS: u32 = 15;
 
 /// `work`, or an error once `bound` has passed.
-async fn bounded<T>(
+pub(super) async fn bounded<T>(
     bound: Duration,
     work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, String> {
@@ -44,8 +45,9 @@ pub async fn maintain(store: Arc<PostgresStore>, retention: Duration) {
     let mut backoff = Duration::from_millis(200);
     loop {
         match bounded(bound, prepare(&store.pool, retention)).await {
-            Ok((points, dropped)) => {
+            Ok((points, dropped, watermark)) => {
                 store.points.store(points, Ordering::Relaxed);
+                store.watermark.store(watermark, Ordering::Release);
                 store.evicted.fetch_add(dropped, Ordering::Relaxed);
                 store.ready.store(true, Ordering::Release);
                 tracing::info!(event = "database_ready", points, "database schema is ready");
@@ -76,20 +78,31 @@ pub async fn maintain(store: Arc<PostgresStore>, retention: Duration) {
     }
 }
 
-/// Migrations and partitions; the current point count and the rows dropped.
-async fn prepare(pool: &PgPool, retention: Duration) -> Result<(u64, u64), sqlx::Error> {
+/// Migrations and partitions; the current point count, the rows dropped and the
+/// rollups' backfill watermark.
+async fn prepare(pool: &PgPool, retention: Duration) -> Result<(u64, u64, i64), sqlx::Error> {
     MIGRATOR.run(pool).await?;
-    // Counted before the drop: `stats` subtracts what retention drops.
-    let (count,): (i64,) = sqlx::query_as("SELECT count(*)::int8 FROM metrics")
-        .fetch_one(pool)
-        .await?;
+    let (watermark,): (i64,) = sqlx::query_as(WATERMARK).fetch_one(pool).await?;
+    // Counted before the drop: `stats` subtracts what retention drops. From the day
+    // rollups and waiting partials once they cover everything, else from the rows.
+    let count = if watermark == i64::MAX {
+        "SELECT (SELECT coalesce(sum(count), 0) FROM rollup_day)::int8 \
+           + (SELECT coalesce(sum(count), 0) FROM rollup_delta)::int8"
+    } else {
+        "SELECT count(*)::int8 FROM metrics"
+    };
+    let (count,): (i64,) = sqlx::query_as(count).fetch_one(pool).await?;
     let dropped = partitions(pool, retention).await?;
-    Ok((count.max(0) as u64, dropped))
+    Ok((count.max(0) as u64, dropped, watermark))
 }
 
+/// Tables partitioned by day: the raw rows and their rollups, kept and dropped together.
+const DAILY: [&str; 4] = ["metrics", "rollup_minute", "rollup_hour", "rollup_day"];
+
 /// Creates missing day partitions from the retention horizon to a few days
-/// ahead and drops those wholly past retention; returns the rows dropped.
-/// With TimescaleDB, drops expired chunks instead.
+/// ahead and drops those wholly past retention, for the raw rows and each level of
+/// rollups alike; returns the raw rows dropped. With TimescaleDB, `metrics` is a
+/// hypertable and drops its expired chunks instead.
 pub async fn partitions(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -100,69 +113,85 @@ pub async fn partitions(pool: &PgPool, retention: Duration) -> Result<u64, sqlx:
         .ok()
         .and_then(|r| Utc::now().checked_sub_signed(r))
         .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
-    let (partitioned,): (bool,) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table p \
-         JOIN pg_class c ON c.oid = p.partrelid WHERE c.relname = 'metrics')",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if !partitioned {
-        // A hypertable: TimescaleDB drops whole chunks.
-        sqlx::query("SELECT drop_chunks('metrics', older_than => $1)")
-            .bind(horizon)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        return Ok(0);
-    }
-    let existing: Vec<(String,)> = sqlx::query_as(
-        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-         JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'metrics'",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let existing: Vec<NaiveDate> = existing.iter().filter_map(|(n,)| day_of(n)).collect();
     let first = horizon.date_naive();
     let last = Utc::now().date_naive() + Days::new(DAYS_AHEAD);
-    let mut day = first;
-    while day <= last {
-        if !existing.contains(&day) {
-            let next = day + Days::new(1);
-            sqlx::query(&format!(
-                "CREATE TABLE IF NOT EXISTS {} PARTITION OF metrics FOR VALUES FROM ('{day}') TO ('{next}')",
-                name_of(day)
-            ))
-            .execute(&mut *tx)
-            .await?;
-        }
-        day = day + Days::new(1);
-    }
     let mut dropped = 0u64;
-    for day in existing {
-        // The partition's last instant is before the horizon: nothing in it is retained.
-        if day + Days::new(1) <= first {
-            let name = name_of(day);
-            let (rows,): (i64,) = sqlx::query_as(&format!("SELECT count(*)::int8 FROM {name}"))
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::query(&format!("DROP TABLE {name}"))
+    for table in DAILY {
+        let (partitioned,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table p \
+             JOIN pg_class c ON c.oid = p.partrelid WHERE c.relname = $1)",
+        )
+        .bind(table)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !partitioned {
+            // A hypertable: TimescaleDB drops whole chunks.
+            sqlx::query("SELECT drop_chunks($1::regclass, older_than => $2)")
+                .bind(table)
+                .bind(horizon)
                 .execute(&mut *tx)
                 .await?;
-            dropped += rows.max(0) as u64;
-            tracing::info!(event = "partition_dropped", partition = %name, rows, "dropped a partition past retention");
+            continue;
+        }
+        let existing: Vec<(String,)> = sqlx::query_as(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1",
+        )
+        .bind(table)
+        .fetch_all(&mut *tx)
+        .await?;
+        let existing: Vec<NaiveDate> = existing
+            .iter()
+            .filter_map(|(n,)| day_of(table, n))
+            .collect();
+        let mut day = first;
+        while day <= last {
+            if !existing.contains(&day) {
+                let next = day + Days::new(1);
+                sqlx::query(&format!(
+                    "CREATE TABLE IF NOT EXISTS {} PARTITION OF {table} FOR VALUES FROM ('{day}') TO ('{next}')",
+                    name_of(table, day)
+                ))
+                .execute(&mut *tx)
+                .await?;
+            }
+            day = day + Days::new(1);
+        }
+        for day in existing {
+            // The partition's last instant is before the horizon: nothing in it is retained.
+            if day + Days::new(1) <= first {
+                let name = name_of(table, day);
+                if table == "metrics" {
+                    let (rows,): (i64,) =
+                        sqlx::query_as(&format!("SELECT count(*)::int8 FROM {name}"))
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    dropped += rows.max(0) as u64;
+                    tracing::info!(event = "partition_dropped", partition = %name, rows, "dropped a partition past retention");
+                }
+                sqlx::query(&format!("DROP TABLE {name}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
     }
+    // Partials waiting to be folded into partitions that are gone.
+    sqlx::query("DELETE FROM rollup_delta WHERE minute < $1")
+        .bind(first.and_time(chrono::NaiveTime::MIN).and_utc())
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(dropped)
 }
 
-/// `metrics_p20261130` for 2026-11-30.
-fn name_of(day: NaiveDate) -> String {
-    format!("metrics_p{}", day.format("%Y%m%d"))
+/// `metrics_p20261130` for `metrics` on 2026-11-30.
+fn name_of(table: &str, day: NaiveDate) -> String {
+    format!("{table}_p{}", day.format("%Y%m%d"))
 }
 
-fn day_of(name: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(name.strip_prefix("metrics_p")?, "%Y%m%d").ok()
+fn day_of(table: &str, name: &str) -> Option<NaiveDate> {
+    let day = name.strip_prefix(table)?.strip_prefix("_p")?;
+    NaiveDate::parse_from_str(day, "%Y%m%d").ok()
 }
 
 #[cfg(test)]
@@ -172,9 +201,11 @@ mod tests {
     #[test]
     fn partition_names_round_trip() {
         let day = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
-        assert_eq!(name_of(day), "metrics_p20261130");
-        assert_eq!(day_of("metrics_p20261130"), Some(day));
-        assert_eq!(day_of("metrics_default"), None);
-        assert_eq!(day_of("other_p20261130"), None);
+        assert_eq!(name_of("metrics", day), "metrics_p20261130");
+        assert_eq!(day_of("metrics", "metrics_p20261130"), Some(day));
+        assert_eq!(day_of("rollup_hour", "rollup_hour_p20261130"), Some(day));
+        assert_eq!(day_of("metrics", "metrics_default"), None);
+        assert_eq!(day_of("metrics", "other_p20261130"), None);
+        assert_eq!(day_of("rollup_hour", "rollup_hour_day_p20261130"), None);
     }
 }

@@ -1,50 +1,163 @@
-//! Summaries computed in SQL: count, sum, average, extremes, the latest value and
-//! percentiles of one type over a window, with a wide (numeric) retry when float8 sums
-//! overflow.
+//! Summaries from rollups, O(buckets): whole days, then whole hours, then whole minutes
+//! of the window (each from its rollup table), the partials the background pass has
+//! not folded in yet, and raw rows only for the partial minutes at the window's edges;
+//! all in one statement, so one snapshot: a fold (which moves partials into the levels
+//! in one transaction) is seen entirely or not at all. Count, sum, extremes and latest
+//! are exact; percentiles come from the merged sketches, within 1%.
+//!
+//! Until the rollups of rows stored before they existed are built (`rollup_backfill`),
+//! times from the backfill's watermark on are read from raw rows.
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 
+use super::rollup::{self, DAY_US, HOUR_US, MINUTE_US};
 use super::{PostgresStore, guarded};
 use crate::domain::{Aggregates, MetricType, TimeWindow, bound_micros};
 use crate::store::StoreError;
+use crate::store::rollup::Summary;
 
-/// Summary columns, in order.
-type SummaryRow = (
-    i64,
+/// Rollup columns (null for a raw row), then a raw row's timestamp and value.
+type Mixed = (
+    Option<i64>,
     Option<f64>,
     Option<f64>,
     Option<f64>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
     Option<f64>,
+    Option<Vec<u8>>,
+    Option<DateTime<Utc>>,
     Option<f64>,
-    Option<Vec<f64>>,
 );
 
-const SUMMARY: &str = "\
-    SELECT count(*)::int8, sum(value), avg(value), min(value), max(value), \
-      (SELECT value FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') \
-         AND ts < coalesce($3, 'infinity') ORDER BY ts DESC LIMIT 1), \
-      percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]::float8[]) WITHIN GROUP (ORDER BY value) \
-    FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') AND ts < coalesce($3, 'infinity')";
+const ROLLUP_COLUMNS: &str =
+    "count, sum, min, max, first_ts, last_ts, latest, state, NULL::timestamptz, NULL::float8";
 
-/// The same with exact sums, for when float8 sums overflow: saturated at
-/// ±f64::MAX like the embedded store.
-const SUMMARY_WIDE: &str = "\
-    SELECT count(*)::int8, \
-      greatest(least(sum(value::numeric), 1.7976931348623157e308), -1.7976931348623157e308)::float8, \
-      avg(value::numeric)::float8, min(value), max(value), \
-      (SELECT value FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') \
-         AND ts < coalesce($3, 'infinity') ORDER BY ts DESC LIMIT 1), \
-      percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]::float8[]) WITHIN GROUP (ORDER BY value) \
-    FROM metrics WHERE type = $1 AND ts >= coalesce($2, '-infinity') AND ts < coalesce($3, 'infinity')";
-
-/// A window bound as PostgreSQL compares it: rounded up to the microsecond,
-/// as the embedded store does.
-fn bound(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(bound_micros(t)).unwrap_or(t)
+/// `bucket` (or `ts`) in `[$lo, $hi)`; a null bound is open.
+fn within(column: &str, lo: usize, hi: usize) -> String {
+    format!("({column} >= coalesce(${lo}, '-infinity') AND {column} < coalesce(${hi}, 'infinity'))")
 }
 
-fn is_overflow(e: &StoreError) -> bool {
-    matches!(e, StoreError::Unavailable(message) if message.contains("out of range"))
+/// The one statement of a summary, built once.
+static STATEMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {ROLLUP_COLUMNS} FROM rollup_day WHERE type = $1 AND {days} \
+         UNION ALL SELECT {ROLLUP_COLUMNS} FROM rollup_hour WHERE type = $1 AND ({h1} OR {h2}) \
+         UNION ALL SELECT {ROLLUP_COLUMNS} FROM rollup_minute WHERE type = $1 AND ({m1} OR {m2}) \
+         UNION ALL SELECT {ROLLUP_COLUMNS} FROM rollup_delta WHERE type = $1 AND {deltas} \
+         UNION ALL SELECT NULL::int8, NULL::float8, NULL::float8, NULL::float8, \
+           NULL::timestamptz, NULL::timestamptz, NULL::float8, NULL::bytea, ts, value \
+           FROM metrics WHERE type = $1 AND ({r1} OR {r2} OR {r3})",
+        days = within("bucket", 2, 3),
+        h1 = within("bucket", 4, 5),
+        h2 = within("bucket", 6, 7),
+        m1 = within("bucket", 8, 9),
+        m2 = within("bucket", 10, 11),
+        deltas = within("minute", 12, 13),
+        r1 = within("ts", 14, 15),
+        r2 = within("ts", 16, 17),
+        r3 = within("ts", 18, 19),
+    )
+});
+
+/// `[lo, hi)` in microseconds; `i64::MIN` and `i64::MAX` are open bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Span {
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl Span {
+    const EMPTY: Span = Span { lo: 0, hi: 0 };
+
+    fn is_empty(self) -> bool {
+        self.lo >= self.hi
+    }
+
+    /// The whole buckets of `width` inside.
+    fn whole(self, width: i64) -> Span {
+        let lo = match self.lo {
+            i64::MIN => i64::MIN,
+            lo => lo.div_euclid(width) * width + if lo.rem_euclid(width) > 0 { width } else { 0 },
+        };
+        let hi = match self.hi {
+            i64::MAX => i64::MAX,
+            hi => hi.div_euclid(width) * width,
+        };
+        Span { lo, hi }
+    }
+
+    /// What is left of `self` around `inner` (which lies within it): two spans.
+    fn around(self, inner: Span) -> [Span; 2] {
+        if inner.is_empty() {
+            [self, Span::EMPTY]
+        } else {
+            [
+                Span {
+                    lo: self.lo,
+                    hi: inner.lo,
+                },
+                Span {
+                    lo: inner.hi,
+                    hi: self.hi,
+                },
+            ]
+        }
+    }
+
+    fn bounds(self) -> [Option<DateTime<Utc>>; 2] {
+        let open = |t: i64| (t != i64::MIN && t != i64::MAX).then(|| rollup::time(t));
+        if self.is_empty() {
+            [Some(rollup::time(0)); 2]
+        } else {
+            [open(self.lo), open(self.hi)]
+        }
+    }
+}
+
+/// Which table answers which part of a window.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Plan {
+    pub days: Span,
+    pub hours: [Span; 2],
+    pub minutes: [Span; 2],
+    pub deltas: Span,
+    pub raw: [Span; 3],
+}
+
+impl Plan {
+    /// The window `[from, to)` when rollups cover the times before `watermark`.
+    pub fn new(window: Span, watermark: i64) -> Plan {
+        let covered = Span {
+            lo: window.lo,
+            hi: window.hi.min(watermark),
+        };
+        let beyond = Span {
+            lo: window.lo.max(watermark),
+            hi: window.hi,
+        };
+        if covered.is_empty() {
+            return Plan {
+                days: Span::EMPTY,
+                hours: [Span::EMPTY; 2],
+                minutes: [Span::EMPTY; 2],
+                deltas: Span::EMPTY,
+                raw: [beyond, Span::EMPTY, Span::EMPTY],
+            };
+        }
+        let days = covered.whole(DAY_US);
+        let hours = covered.whole(HOUR_US);
+        let minutes = covered.whole(MINUTE_US);
+        let [edge_lo, edge_hi] = covered.around(minutes);
+        Plan {
+            days,
+            hours: hours.around(days),
+            minutes: minutes.around(hours),
+            deltas: minutes,
+            raw: [edge_lo, edge_hi, beyond],
+        }
+    }
 }
 
 pub(super) async fn summarize(
@@ -52,41 +165,119 @@ pub(super) async fn summarize(
     metric_type: &MetricType,
     window: TimeWindow,
 ) -> Result<Aggregates, StoreError> {
-    let run = |sql: &'static str| {
-        sqlx::query_as::<_, SummaryRow>(sql)
-            .bind(metric_type.as_str())
-            .bind(window.from.map(bound))
-            .bind(window.to.map(bound))
-            .fetch_one(&store.pool)
+    let span = Span {
+        lo: window.from.map_or(i64::MIN, bound_micros),
+        hi: window.to.map_or(i64::MAX, bound_micros),
     };
-    let row = match guarded(&store.breaker, store.timeout, "summary", run(SUMMARY)).await {
-        Err(e) if is_overflow(&e) => {
-            guarded(&store.breaker, store.timeout, "summary", run(SUMMARY_WIDE)).await?
+    if span.is_empty() {
+        return Ok(Aggregates::default());
+    }
+    let plan = Plan::new(span, store.watermark());
+    let mut query = sqlx::query_as::<_, Mixed>(STATEMENT.as_str()).bind(metric_type.as_str());
+    let spans = std::iter::once(plan.days)
+        .chain(plan.hours)
+        .chain(plan.minutes)
+        .chain([plan.deltas])
+        .chain(plan.raw);
+    for s in spans {
+        let [lo, hi] = s.bounds();
+        query = query.bind(lo).bind(hi);
+    }
+    let read = async {
+        let mut summary = Summary::new();
+        let mut rows = query.fetch(&store.pool);
+        while let Some(row) = rows.try_next().await? {
+            take(&mut summary, row).map_err(|e| sqlx::Error::Decode(e.into()))?;
         }
-        other => other?,
+        Ok(summary)
     };
-    let (count, sum, average, min, max, latest, pct) = row;
-    let pct = pct.unwrap_or_default();
-    // Interpolating between -MAX and MAX overflows; a percentile lies
-    // between min and max (as the embedded store guarantees).
-    let p = |i: usize| {
-        let v = pct.get(i).copied()?;
-        match (min, max) {
-            (Some(lo), Some(hi)) if v.is_nan() => Some((lo / 2.0 + hi / 2.0).clamp(lo, hi)),
-            (Some(lo), Some(hi)) => Some(v.clamp(lo, hi)),
-            _ => Some(v),
+    let summary = guarded(&store.breaker, store.timeout, "summary", read).await?;
+    Ok(summary.finish())
+}
+
+fn take(summary: &mut Summary, row: Mixed) -> Result<(), String> {
+    match row {
+        (_, _, _, _, _, _, _, _, Some(ts), Some(value)) => {
+            summary.add(rollup::micros(ts), value);
         }
+        (
+            Some(count),
+            Some(sum),
+            Some(min),
+            Some(max),
+            Some(first),
+            Some(last),
+            Some(latest),
+            Some(state),
+            None,
+            None,
+        ) => {
+            let (agg, sketch) = rollup::decode((count, sum, min, max, first, last, latest, state))
+                .map_err(|e| e.to_string())?;
+            summary.merge(&agg, &sketch);
+        }
+        _ => return Err("a summary row with missing columns".into()),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPEN: Span = Span {
+        lo: i64::MIN,
+        hi: i64::MAX,
     };
-    Ok(Aggregates {
-        count: count.max(0) as u64,
-        sum,
-        average,
-        min,
-        max,
-        latest,
-        p50: p(0),
-        p90: p(1),
-        p95: p(2),
-        p99: p(3),
-    })
+
+    fn span(lo: i64, hi: i64) -> Span {
+        Span { lo, hi }
+    }
+
+    #[test]
+    fn the_whole_store_reads_days_and_partials_only() {
+        let plan = Plan::new(OPEN, i64::MAX);
+        assert_eq!(plan.days, OPEN);
+        assert!(plan.hours.iter().chain(&plan.minutes).all(|s| s.is_empty()));
+        assert!(plan.raw.iter().all(|s| s.is_empty()));
+        assert_eq!(plan.deltas, OPEN);
+    }
+
+    #[test]
+    fn a_window_descends_to_raw_rows_only_at_its_edges() {
+        // From 2 days + 3 h + 4 min + 5 µs to 5 days + 6 h + 7 min (exactly).
+        let from = 2 * DAY_US + 3 * HOUR_US + 4 * MINUTE_US + 5;
+        let to = 5 * DAY_US + 6 * HOUR_US + 7 * MINUTE_US;
+        let plan = Plan::new(span(from, to), i64::MAX);
+        assert_eq!(plan.days, span(3 * DAY_US, 5 * DAY_US));
+        let h = |d: i64, h: i64| d * DAY_US + h * HOUR_US;
+        assert_eq!(plan.hours, [span(h(2, 4), h(3, 0)), span(h(5, 0), h(5, 6))]);
+        let m = |d: i64, hh: i64, m: i64| h(d, hh) + m * MINUTE_US;
+        assert_eq!(
+            plan.minutes,
+            [span(m(2, 3, 5), m(2, 4, 0)), span(m(5, 6, 0), m(5, 6, 7))]
+        );
+        assert_eq!(plan.deltas, span(m(2, 3, 5), to));
+        assert_eq!(plan.raw[0], span(from, m(2, 3, 5)));
+        assert!(plan.raw[1].is_empty() && plan.raw[2].is_empty());
+    }
+
+    #[test]
+    fn a_window_inside_one_minute_is_raw_rows() {
+        let plan = Plan::new(span(10, 20), i64::MAX);
+        assert!(plan.deltas.is_empty() && plan.days.is_empty());
+        assert_eq!(plan.raw[0], span(10, 20));
+        assert!(plan.raw[1].is_empty() && plan.raw[2].is_empty());
+    }
+
+    #[test]
+    fn times_past_the_backfill_watermark_are_raw_rows() {
+        let plan = Plan::new(OPEN, 3 * DAY_US + 5);
+        assert_eq!(plan.days, span(i64::MIN, 3 * DAY_US));
+        assert_eq!(plan.raw[1], span(3 * DAY_US, 3 * DAY_US + 5));
+        assert_eq!(plan.raw[2], span(3 * DAY_US + 5, i64::MAX));
+        let nothing = Plan::new(OPEN, i64::MIN);
+        assert_eq!(nothing.raw, [OPEN, Span::EMPTY, Span::EMPTY]);
+        assert!(nothing.deltas.is_empty() && nothing.days.is_empty());
+    }
 }

@@ -6,7 +6,7 @@ const SCALE_UP: f64 = 18_446_744_073_709_551_616.0;
 const SCALE_DOWN: f64 = 1.0 / SCALE_UP;
 
 /// Clamps into the finite range; NaN cannot arise from finite inputs but must never escape.
-pub(super) fn saturate(x: f64) -> f64 {
+pub(in crate::store) fn saturate(x: f64) -> f64 {
     if x.is_nan() {
         0.0
     } else {
@@ -50,13 +50,13 @@ impl Compensated {
 /// A sum that never overflows. Magnitudes >= 1 are summed scaled by 2^-64 (exact for them);
 /// smaller ones unscaled, because scaling would push tiny values into subnormals and lose bits.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Sum {
+pub(in crate::store) struct Sum {
     large: Compensated,
     small: Compensated,
 }
 
 impl Sum {
-    const ZERO: Self = Self {
+    pub const ZERO: Self = Self {
         large: Compensated::ZERO,
         small: Compensated::ZERO,
     };
@@ -74,6 +74,29 @@ impl Sum {
         self.small.merge(&other.small);
     }
 
+    /// The running state, for storing a partial sum (`from_parts` gives it back).
+    pub fn parts(&self) -> [f64; 4] {
+        [
+            self.large.sum,
+            self.large.comp,
+            self.small.sum,
+            self.small.comp,
+        ]
+    }
+
+    pub fn from_parts([large, large_comp, small, small_comp]: [f64; 4]) -> Self {
+        Self {
+            large: Compensated {
+                sum: large,
+                comp: large_comp,
+            },
+            small: Compensated {
+                sum: small,
+                comp: small_comp,
+            },
+        }
+    }
+
     /// The sum, saturated to `±f64::MAX`.
     pub fn total(&self) -> f64 {
         saturate(self.large.value() * SCALE_UP + self.small.value())
@@ -88,7 +111,7 @@ impl Sum {
 
 /// Aggregates of a set of points; timestamps are microseconds since the epoch.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Agg {
+pub(in crate::store) struct Agg {
     pub count: u64,
     pub sum: Sum,
     pub min: f64,

@@ -18,13 +18,13 @@
 //! in the low ones, so the `Vec` sorts by key and a sketch is at most
 //! `2 * (MAX_BINS + 1) * 8` bytes of bins, whatever it is fed.
 
-use super::footprint::allocation;
+use super::allocation;
 
 /// Relative accuracy. 0.8% leaves room under the promised 1% for floating-point noise.
 #[cfg_attr(not(test), allow(dead_code))] // the constants below are computed from it
 const ALPHA: f64 = 0.008;
 /// Bins kept per sign: more than the 1,728 that values spanning 10^12 can fill.
-pub(super) const MAX_BINS: usize = 1_792;
+pub(in crate::store) const MAX_BINS: usize = 1_792;
 /// Magnitudes at or below this (subnormals) count as zero.
 const MIN_MAGNITUDE: f64 = f64::MIN_POSITIVE;
 
@@ -197,7 +197,7 @@ impl Bins {
 
 /// A mergeable quantile sketch of bounded size; see the module documentation.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Sketch {
+pub(in crate::store) struct Sketch {
     zeros: u64,
     positive: Bins,
     negative: Bins,
@@ -297,6 +297,57 @@ impl Sketch {
         };
         allocation(grown(&self.positive) * size_of::<u64>())
             + allocation(grown(&self.negative) * size_of::<u64>())
+    }
+
+    /// Appends the sketch's bytes to `out` (what `decode` reads back): the zero count, then
+    /// each sign's bin count and bins, all little-endian. A bin is its packed `u64`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.reserve(8 + 2 * 4 + (self.positive.0.len() + self.negative.0.len()) * 8);
+        out.extend_from_slice(&self.zeros.to_le_bytes());
+        for bins in [&self.positive, &self.negative] {
+            out.extend_from_slice(&(bins.0.len() as u32).to_le_bytes());
+            for &bin in &bins.0 {
+                out.extend_from_slice(&bin.to_le_bytes());
+            }
+        }
+    }
+
+    /// Reads a sketch `encode` wrote at the start of `bytes`; returns it and the rest.
+    /// Anything else (truncated, unsorted keys, too many bins) is an error, never a panic.
+    pub fn decode(bytes: &[u8]) -> Result<(Self, &[u8]), &'static str> {
+        fn take<const N: usize>(bytes: &mut &[u8]) -> Result<[u8; N], &'static str> {
+            let (head, rest) = bytes.split_first_chunk::<N>().ok_or("truncated sketch")?;
+            *bytes = rest;
+            Ok(*head)
+        }
+        let mut rest = bytes;
+        let zeros = u64::from_le_bytes(take(&mut rest)?);
+        let mut signs = [Bins::default(), Bins::default()];
+        for bins in &mut signs {
+            let n = u32::from_le_bytes(take(&mut rest)?) as usize;
+            if n > MAX_BINS {
+                return Err("a sketch with too many bins");
+            }
+            bins.0.reserve_exact(n);
+            for _ in 0..n {
+                let bin = u64::from_le_bytes(take(&mut rest)?);
+                if bins
+                    .0
+                    .last()
+                    .is_some_and(|&last| Bins::key(last) >= Bins::key(bin))
+                {
+                    return Err("a sketch with unsorted bins");
+                }
+                bins.0.push(bin);
+            }
+        }
+        let [positive, negative] = signs;
+        let sketch = Self {
+            zeros,
+            positive,
+            negative,
+        };
+        Ok((sketch, rest))
     }
 
     /// Gives back growth slack once the sketch stops growing (its hour or day is over).

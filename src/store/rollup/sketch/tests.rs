@@ -162,3 +162,41 @@ fn zeros_subnormals_and_empty() {
     assert_eq!(sketch.quantile(0.5), Some(0.0));
     assert!((sketch.quantile(1.0).unwrap() - 5.0).abs() <= 0.05);
 }
+
+#[test]
+fn encoding_round_trips_and_refuses_garbage() {
+    let mut sketch = Sketch::default();
+    for v in [-1e300, -2.5, 0.0, 0.0, 1e-300, 3.0, 3.0, 7e12] {
+        sketch.add(v);
+    }
+    let mut bytes = Vec::new();
+    sketch.encode(&mut bytes);
+    bytes.extend_from_slice(b"rest");
+    let (back, rest) = Sketch::decode(&bytes).expect("decodes");
+    assert_eq!(rest, b"rest");
+    assert_eq!(back.count(), sketch.count());
+    for q in [0.0, 0.1, 0.5, 0.9, 1.0] {
+        assert_eq!(back.quantile(q), sketch.quantile(q), "q{q}");
+    }
+    let (empty, _) = Sketch::decode(&{
+        let mut b = Vec::new();
+        Sketch::default().encode(&mut b);
+        b
+    })
+    .expect("the empty sketch decodes");
+    assert_eq!(empty.quantile(0.5), None);
+
+    bytes.truncate(bytes.len() - 4);
+    for cut in 0..bytes.len() {
+        assert!(Sketch::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    // The first positive bin repeated: keys must rise.
+    let mut unsorted = bytes.clone();
+    let first_bin = 8 + 4;
+    let bin: [u8; 8] = unsorted[first_bin..first_bin + 8].try_into().unwrap();
+    unsorted[first_bin + 8..first_bin + 16].copy_from_slice(&bin);
+    assert!(Sketch::decode(&unsorted).is_err());
+    let mut too_many = bytes.clone();
+    too_many[8..12].copy_from_slice(&(MAX_BINS as u32 + 1).to_le_bytes());
+    assert!(Sketch::decode(&too_many).is_err());
+}
