@@ -5,8 +5,15 @@
 #    `postgres` (DATABASE_URL; every 201 after its group commit), in
 #    alternation: POST /api/metrics req/s postgres / embedded per round.
 # 2. POST /api/metrics/batch with 1,000 points per request (wrk): points/s.
-# 3. A summary over 1,000,000 stored points of one type: latency of misses
-#    (a new period each, so the SQL runs) and of cache hits.
+# 3. Summaries the cache has not seen (Redis flushed and the local tier
+#    expired before each; every answer checked to be a miss), for period=all
+#    and period=6h, over 1,000,000 and then 10,000,000 stored points of one
+#    type spread over the last 5.8 days, once the rollups have folded in
+#    (rollup_delta drained); and a cache hit.
+# BASELINE=<git revision> (or the path of a tally binary built before, such as
+# target/baseline/tally from an earlier run) builds that revision too and runs it as a third
+# server, `before` (its own database on the same PostgreSQL), through 1 and 2
+# (ratio before / embedded) and 3 at 1,000,000 points: then and now in one run.
 # Starts its own redis-server and PostgreSQL (initdb + pg_ctl, fsync on,
 # synchronous commit: real durability) in a temporary directory.
 set -euo pipefail
@@ -17,7 +24,22 @@ rounds=${3:-3}
 load=${LOAD_SH:-benches/load.sh}
 pg_bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 
+servers=(embedded postgres)
+if [ -x "${BASELINE:-}" ] && [ -f "${BASELINE:-}" ]; then
+  # A binary built before (by an earlier run: target/baseline/tally).
+  [ "$BASELINE" -ef target/baseline/tally ] || { mkdir -p target/baseline && cp "$BASELINE" target/baseline/tally; }
+  servers+=(before)
+elif [ -n "${BASELINE:-}" ]; then
+  tree=$(mktemp -d)
+  git worktree add -q --detach "$tree" "$BASELINE"
+  # The same target directory: the dependencies are built once.
+  (cd "$tree" && cargo build --release -q --bin tally --target-dir "$OLDPWD/target")
+  git worktree remove --force "$tree"
+  mkdir -p target/baseline && cp target/release/tally target/baseline/tally
+  servers+=(before)
+fi
 cargo build --release -q --bin tally
+bin_of() { if [ "$1" = before ]; then echo target/baseline/tally; else echo target/release/tally; fi; }
 source benches/lib.sh
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
@@ -36,25 +58,29 @@ as_pg "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
 
 common=(TALLY_RETENTION=400d RUST_LOG=warn REDIS_URL=redis://127.0.0.1:$redis_port
         RATE_LIMIT_REQUESTS=1000000000 RATE_LIMIT_READ_REQUESTS=1000000000)
-declare -A port
-for v in embedded postgres; do
+psql_at() { "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d "$1" -Atc "$2"; }
+psql_at postgres "CREATE DATABASE before" >/dev/null
+declare -A port db=([postgres]=postgres [before]=before)
+for v in "${servers[@]}"; do
   port[$v]=$(free_port)
   extra=()
-  [ "$v" = postgres ] && extra=(DATABASE_URL=postgres://postgres@127.0.0.1:$pg_port/postgres)
-  env "${common[@]}" "${extra[@]}" TALLY_ADDR=127.0.0.1:${port[$v]} ./target/release/tally 2>"$work/$v.log" &
+  [ -n "${db[$v]:-}" ] && extra=(DATABASE_URL=postgres://postgres@127.0.0.1:$pg_port/${db[$v]})
+  env "${common[@]}" "${extra[@]}" TALLY_ADDR=127.0.0.1:${port[$v]} "./$(bin_of "$v")" 2>"$work/$v.log" &
   pids+=($!)
 done
-for v in embedded postgres; do
+for v in "${servers[@]}"; do
   for _ in $(seq 300); do
     curl -fsS "http://127.0.0.1:${port[$v]}/health" 2>/dev/null | grep -qv '"database_connected":false' && break
     sleep 0.1
   done
 done
 
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "== 1. single POST: durable (postgres) vs embedded"
-alternate_rounds "" embedded postgres postgres embedded
-printf 'ingest postgres/embedded per round: %s   median %s (target >= 0.50)\n' "${ratios[*]}" \
-  "$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
+for v in "${servers[@]:1}"; do
+  alternate_rounds "" embedded "$v" "$v" embedded
+  printf 'ingest %s/embedded per round: %s   median %s (target >= 0.50)\n' "$v" "${ratios[*]}" "$(median "${ratios[@]}")"
+done
 
 echo "== 2. POST /api/metrics/batch, 1,000 points per request"
 ts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -66,31 +92,64 @@ cat >"$work/batch.lua" <<LUA
 local f = io.open("$work/batch.json"); local body = f:read("*a"); f:close()
 wrk.method = "POST"; wrk.body = body; wrk.headers["Content-Type"] = "application/json"
 LUA
-for v in embedded postgres; do
+for v in "${servers[@]}"; do
   rps=$(wrk -t2 -c8 -d"${secs}s" -s "$work/batch.lua" "http://127.0.0.1:${port[$v]}/api/metrics/batch" \
         | awk '/Requests\/sec/ {print $2}')
   awk -v v="$v" -v r="$rps" 'BEGIN { printf "%-9s batch: %8.1f req/s = %9.0f points/s (target >= 100000 for postgres)\n", v, r, r*1000 }'
 done
 
-echo "== 3. summary over 1,000,000 points of one type (postgres)"
-pgurl=http://127.0.0.1:${port[postgres]}
-python3 - "$work" <<'PY'
+echo "== 3. summaries the cache has not seen, over points of one type"
+python3 - "$work" <<'PY2'
 import json, sys, datetime
 now = datetime.datetime.now(datetime.timezone.utc)
 for b in range(1000):
     with open(f"{sys.argv[1]}/big_{b}.json", "w") as f:
         json.dump([{"timestamp": (now - datetime.timedelta(seconds=(b * 1000 + i) % 500000)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "value": (b * 1000 + i) % 9973 * 0.1, "type": "big"} for i in range(1000)], f)
-PY
-start=$(date +%s.%N)
-ls "$work"/big_*.json | xargs -P 4 -I{} curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' \
-  --data-binary @{} "$pgurl/api/metrics/batch"
-awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "stored 1,000,000 points in %.1f s (%.0f points/s, 4 clients)\n", e-s, 1e6/(e-s) }'
-t() { curl -fsS -o /dev/null -w '%{time_total}\n' "$pgurl/api/metrics/summary?type=big&period=$1"; }
-misses=(); for d in 400 399 398 397 396; do misses+=("$(t "${d}d")"); done
-t 395d >/dev/null
-hits=(); for _ in $(seq 20); do hits+=("$(t 395d)"); done
-med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.2f ms", a[int((NR+1)/2)]*1000}'; }
-echo "summary without the cache (5 misses, SQL): median $(med "${misses[@]}")   all: ${misses[*]}"
-echo "summary with the cache (20 hits):          median $(med "${hits[@]}")"
-curl -fsS "$pgurl/api/metrics/summary?type=big&period=395d"; echo
+PY2
+# Posts the 1,000 files (1,000,000 points) to server $1.
+store_million() {
+  local start url="http://127.0.0.1:${port[$1]}/api/metrics/batch"
+  start=$(date +%s.%N)
+  ls "$work"/big_*.json | xargs -P 4 -I{} curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' \
+    --data-binary @{} "$url"
+  awk -v s="$start" -v e="$(date +%s.%N)" -v v="$1" \
+    'BEGIN { printf "%s: stored 1,000,000 points in %.1f s (%.0f points/s, 4 clients)\n", v, e-s, 1e6/(e-s) }'
+}
+# Waits until server $1's partials are folded into its rollups.
+folded() {
+  local waited=0
+  [ "$1" = before ] && return 0
+  while [ "$(psql_at "${db[$1]}" 'SELECT count(*) FROM rollup_delta')" -gt 200 ]; do sleep 0.5; waited=$((waited + 1)); done
+  echo "$1: rollups folded in $((waited / 2)) s after the last write"
+}
+# One summary of type big over period $2 from server $1, Redis flushed and the
+# local tier (1 s) expired first; fails unless the answer is a cache miss.
+miss() {
+  redis-cli -p "$redis_port" FLUSHALL >/dev/null
+  sleep 1.2
+  curl -fsS -o /dev/null -D "$work/headers" -w '%{time_total}\n' \
+    "http://127.0.0.1:${port[$1]}/api/metrics/summary?type=big&period=$2"
+  grep -qi '^cache-status:.*fwd=miss' "$work/headers" || { echo "not a cache miss" >&2; exit 1; }
+}
+ms() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.2f ms", a[int((NR+1)/2)]*1000}'; }
+report() {
+  local v=$1 rows=$2 period times
+  for period in all 6h; do
+    times=(); for _ in 1 2 3 4 5; do times+=("$(miss "$v" "$period")"); done
+    echo "$v, $rows points: summary period=$period, cache miss: median $(ms "${times[@]}")   all: ${times[*]}"
+  done
+}
+for v in "${servers[@]:1}"; do
+  store_million "$v"
+  folded "$v"
+  report "$v" 1,000,000
+done
+for _ in $(seq 9); do store_million postgres >/dev/null; done
+folded postgres
+report postgres 10,000,000
+url="http://127.0.0.1:${port[postgres]}/api/metrics/summary?type=big&period=all"
+curl -fsS -o /dev/null "$url"
+hits=(); for _ in $(seq 20); do hits+=("$(curl -fsS -o /dev/null -w '%{time_total}\n' "$url")"); done
+echo "postgres, 10,000,000 points: summary from the cache (20 hits): median $(ms "${hits[@]}")"
+curl -fsS "$url"; echo

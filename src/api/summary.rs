@@ -49,7 +49,8 @@ pub struct Summary {
     /// Value of the point with the latest timestamp.
     #[oai(nullable)]
     pub latest_value: Option<f64>,
-    /// Percentiles, within 1% relative error of the exact values.
+    /// Percentiles from a mergeable quantile sketch (DDSketch, 0.8% relative accuracy) on
+    /// both stores: within 1% relative error of the exact values.
     #[oai(nullable)]
     pub p50: Option<f64>,
     #[oai(nullable)]

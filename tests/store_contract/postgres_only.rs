@@ -25,11 +25,27 @@ async fn partition_days(pool: &PgPool, table: &str) -> HashSet<String> {
         .collect()
 }
 
-const TABLES: [&str; 4] = ["metrics", "rollup_minute", "rollup_hour", "rollup_day"];
+/// Partitioned by day; hour and day rollups are plain tables, their rows deleted by range.
+const TABLES: [&str; 2] = ["metrics", "rollup_minute"];
+
+/// Rows of the hour and day rollups in the UTC day of `t`.
+async fn rollup_rows(pool: &PgPool, t: DateTime<Utc>) -> i64 {
+    let day = t.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+    let (rows,): (i64,) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM rollup_hour WHERE bucket >= $1 AND bucket < $2) \
+              + (SELECT count(*) FROM rollup_day WHERE bucket >= $1 AND bucket < $2)",
+    )
+    .bind(day)
+    .bind(day + chrono::Duration::days(1))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    rows
+}
 
 /// Rows five days old and one day old, rolled up; an instance with three days' retention
-/// drops the old day's partitions of the raw rows and of every rollup level together,
-/// and the summaries hold the recent day only.
+/// drops the old day's partitions of the raw rows and of the minute rollups together,
+/// deletes its hour and day rollups, and the summaries hold the recent day only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_drops_rollup_partitions_with_the_rows() {
     let first = Backend::postgres("retention_drops_rollups").await;
@@ -61,6 +77,8 @@ async fn retention_drops_rollup_partitions_with_the_rows() {
         assert!(!days.contains(&old), "{table} still has {old}: {days:?}");
         assert!(days.contains(&recent_day.format("%Y%m%d").to_string()));
     }
+    assert_eq!(rollup_rows(&pool, old_day).await, 0, "hour and day rollups of {old}");
+    assert!(rollup_rows(&pool, recent_day).await >= 2);
     let kept: Vec<Metric> = points
         .iter()
         .filter(|m| m.timestamp >= recent_day)

@@ -8,20 +8,23 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sqlx::{PgConnection, PgPool};
 use tokio::time::Instant;
 
 use super::PostgresStore;
-use super::rollup::{self, Columns, DAY_US, HOUR_US, MINUTE_US, Partials, Row};
-use super::schema::{DAYS_AHEAD, bounded};
+use super::rollup::{self, Columns, DAY_US, HOUR_US, MINUTE_US, Partials, Unpacked};
+use super::schema::{bounded, partitioned_days};
 use crate::store::rollup::{Agg, Sketch, Summary};
 
 /// How often partials are folded in.
 const INTERVAL: Duration = Duration::from_secs(1);
-/// Partials folded per transaction.
-const FOLD_ROWS: i64 = 20_000;
+/// `rollup_delta` rows (one a commit) folded per transaction.
+const FOLD_ROWS: i64 = 5_000;
+/// How often `rollup_delta` is vacuumed: it is read whole by summaries, so the rows
+/// folded and deleted must not pile up as dead tuples until autovacuum comes by.
+const VACUUM_INTERVAL: Duration = Duration::from_secs(5);
 /// Time one pass may spend before giving the next tick its turn.
 const PASS_BUDGET: Duration = Duration::from_secs(2);
 /// A backfill step reads a whole day of raw rows: its own, longer statement bound.
@@ -46,12 +49,19 @@ pub async fn run(store: Arc<PostgresStore>) {
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
+    let mut vacuumed = Instant::now();
     loop {
         tick.tick().await;
         if !store.is_ready() {
             continue;
         }
-        match pass(&store).await {
+        let mut outcome = pass(&store).await;
+        if outcome.is_ok() && vacuumed.elapsed() >= VACUUM_INTERVAL {
+            vacuumed = Instant::now();
+            let vacuum = sqlx::query("VACUUM rollup_delta").execute(&store.pool);
+            outcome = bounded(store.timeout * 5, vacuum).await.map(|_| ());
+        }
+        match outcome {
             Ok(()) if failing => {
                 failing = false;
                 tracing::info!(event = "rollups_resumed", "rollup maintenance works again");
@@ -71,78 +81,87 @@ pub async fn run(store: Arc<PostgresStore>) {
 async fn pass(store: &PostgresStore) -> Result<(), String> {
     let started = Instant::now();
     while store.watermark() != i64::MAX && started.elapsed() < PASS_BUDGET {
-        match bounded(BACKFILL_TIMEOUT, backfill(&store.pool)).await? {
+        let step = backfill(&store.pool, store.retention);
+        match bounded(BACKFILL_TIMEOUT, step).await? {
             Some(w) => store.watermark.store(w, Ordering::Release),
             None => return Ok(()), // another instance holds the lock
         }
     }
     let bound = store.timeout * 5;
-    while bounded(bound, fold(&store.pool)).await? == Some(FOLD_ROWS as usize)
+    while bounded(bound, fold(&store.pool, store.retention)).await? == Some(FOLD_ROWS as usize)
         && started.elapsed() < PASS_BUDGET
     {}
     Ok(())
 }
 
-/// Folds up to `FOLD_ROWS` partials into the levels; returns how many, or `None` when
-/// another pass (of this instance or another) holds the lock.
-pub(super) async fn fold(pool: &PgPool) -> Result<Option<usize>, sqlx::Error> {
+/// Folds up to `FOLD_ROWS` rows of partials into the levels; returns how many, or `None`
+/// when another pass (of this instance or another) holds the lock.
+pub(super) async fn fold(pool: &PgPool, retention: Duration) -> Result<Option<usize>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     if !try_lock(&mut tx).await? {
         return Ok(None);
     }
-    // Partitions exist up to `DAYS_AHEAD` days on; later partials (TimescaleDB takes
-    // rows at any time) wait, and summaries read them as they are.
-    let ahead = Utc::now().date_naive() + Days::new(DAYS_AHEAD);
-    let mut claimed: Vec<(i64, String, DateTime<Utc>, Row)> = sqlx::query_as::<_, ClaimedRow>(
-        "DELETE FROM rollup_delta WHERE id IN ( \
-           SELECT id FROM rollup_delta WHERE minute < $1 ORDER BY id LIMIT $2) \
-         RETURNING id, type, minute, count, sum, min, max, first_ts, last_ts, latest, state",
+    let claimed: Vec<(Vec<u8>,)> = sqlx::query_as(
+        "DELETE FROM rollup_delta WHERE ctid = ANY(ARRAY( \
+           SELECT ctid FROM rollup_delta LIMIT $1)) RETURNING partials",
     )
-    .bind(ahead.and_time(NaiveTime::MIN).and_utc())
     .bind(FOLD_ROWS)
     .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(|(id, ty, minute, a, b, c, d, e, f, g, h)| (id, ty, minute, (a, b, c, d, e, f, g, h)))
-    .collect();
+    .await?;
     if claimed.is_empty() {
         return Ok(Some(0));
     }
-    // In commit order, so the latest point of equal timestamps is the last written.
-    claimed.sort_unstable_by_key(|c| c.0);
-    let mut partials = Vec::with_capacity(claimed.len());
-    for (_, ty, minute, row) in &claimed {
-        let (agg, sketch) = rollup::decode(row.clone()).map_err(decode_error)?;
-        partials.push((ty.as_str(), rollup::micros(*minute), agg, sketch));
+    let mut partials = Vec::new();
+    for (packed,) in &claimed {
+        rollup::unpack(packed, |_, _| true, &mut partials).map_err(decode_error)?;
     }
-    for (table, width) in LEVELS {
-        let mut fresh = Partials::default();
-        for (ty, minute, agg, sketch) in &partials {
-            fresh.merge(ty, width, *minute, agg, sketch);
-        }
-        merge_into(&mut tx, table, fresh.into_map()).await?;
-    }
+    fold_partials(&mut tx, partials, retention).await?;
     tx.commit().await?;
     Ok(Some(claimed.len()))
 }
 
-/// A rollup row with its key: type, bucket, then `Row`'s columns.
-type KeyedRow = (
-    String,
-    DateTime<Utc>,
-    i64,
-    f64,
-    f64,
-    f64,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    f64,
-    Vec<u8>,
-);
+/// Merges partials into the three levels. Those of minutes past retention are dropped
+/// (their rows are gone); those beyond the partitions made so far (TimescaleDB takes
+/// rows at any time) are appended again as one row, to wait for their partition.
+async fn fold_partials(
+    tx: &mut PgConnection,
+    partials: Vec<Unpacked>,
+    retention: Duration,
+) -> Result<(), sqlx::Error> {
+    let (first, ahead) = partitioned_days(retention);
+    let mut waiting = Partials::default();
+    for p in partials.iter().filter(|p| p.minute >= ahead) {
+        waiting.merge(&p.ty, MINUTE_US, p.minute, &p.agg, &p.sketch);
+    }
+    for row in waiting.pack() {
+        sqlx::query(
+            "INSERT INTO rollup_delta (minute_lo, minute_hi, partials) VALUES ($1, $2, $3)",
+        )
+        .bind(rollup::time(row.lo))
+        .bind(rollup::time(row.hi))
+        .bind(row.bytes)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let foldable: Vec<&Unpacked> = partials
+        .iter()
+        .filter(|p| first <= p.minute && p.minute < ahead)
+        .collect();
+    if foldable.is_empty() {
+        return Ok(());
+    }
+    for (table, width) in LEVELS {
+        let mut fresh = Partials::default();
+        for p in &foldable {
+            fresh.merge(&p.ty, width, p.minute, &p.agg, &p.sketch);
+        }
+        merge_into(tx, table, fresh.into_map()).await?;
+    }
+    Ok(())
+}
 
-/// A partial with its id: id, then `KeyedRow`'s columns.
-type ClaimedRow = (
-    i64,
+/// A rollup row with its key: type, bucket, then `rollup::Row`'s columns.
+type KeyedRow = (
     String,
     DateTime<Utc>,
     i64,
@@ -167,9 +186,9 @@ async fn merge_into(
         .unzip();
     let existing: Vec<KeyedRow> = sqlx::query_as(&format!(
         "SELECT r.type, r.bucket, r.count, r.sum, r.min, r.max, r.first_ts, r.last_ts, \
-               r.latest, r.state \
-             FROM {table} r JOIN UNNEST($1::text[], $2::timestamptz[]) AS k(type, bucket) \
-               ON r.type = k.type AND r.bucket = k.bucket"
+           r.latest, r.state \
+         FROM {table} r JOIN UNNEST($1::text[], $2::timestamptz[]) AS k(type, bucket) \
+           ON r.type = k.type AND r.bucket = k.bucket"
     ))
     .bind(&types)
     .bind(&buckets)
@@ -189,7 +208,7 @@ async fn merge_into(
             merged.merge(&agg, &sketch);
         }
         merged.merge(&summary.agg, &summary.sketch);
-        columns.push(ty, bucket, None, &merged);
+        columns.push(ty, bucket, &merged);
     }
     upsert(tx, table, &columns).await
 }
@@ -224,10 +243,14 @@ async fn upsert(tx: &mut PgConnection, table: &str, c: &Columns) -> Result<(), s
 /// rows, and moves the watermark past it; returns the new watermark (`i64::MAX` when
 /// no day is left), or `None` when another instance holds the lock.
 ///
-/// One snapshot (repeatable read) sees the raw rows and the day's waiting partials
-/// alike: the partials are deleted and every raw row is counted once. A concurrent fold
-/// that slips in between the snapshot and the lock fails this step, which is retried.
-pub(super) async fn backfill(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
+/// One snapshot (repeatable read) sees the raw rows and the waiting partials alike: all
+/// the partials are taken (those of other days folded, the day's own dropped), so every
+/// raw row is counted once. A concurrent fold that slips in between the snapshot and the
+/// lock fails this step, which is retried.
+pub(super) async fn backfill(
+    pool: &PgPool,
+    retention: Duration,
+) -> Result<Option<i64>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .execute(&mut *tx)
@@ -262,12 +285,16 @@ pub(super) async fn backfill(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> 
         tx.commit().await?;
         return Ok(Some(i64::MAX));
     }
-    let (from, to) = (rollup::time(day), rollup::time(day + DAY_US));
-    sqlx::query("DELETE FROM rollup_delta WHERE minute >= $1 AND minute < $2")
-        .bind(from)
-        .bind(to)
-        .execute(&mut *tx)
+    let claimed: Vec<(Vec<u8>,)> = sqlx::query_as("DELETE FROM rollup_delta RETURNING partials")
+        .fetch_all(&mut *tx)
         .await?;
+    let mut others = Vec::new();
+    let not_today = |_: &str, minute: i64| minute.div_euclid(DAY_US) * DAY_US != day;
+    for (packed,) in &claimed {
+        rollup::unpack(packed, not_today, &mut others).map_err(decode_error)?;
+    }
+    fold_partials(&mut tx, others, retention).await?;
+    let (from, to) = (rollup::time(day), rollup::time(day + DAY_US));
     let mut minutes: HashMap<(String, i64), Summary> = HashMap::new();
     {
         let mut rows = sqlx::query_as::<_, (String, DateTime<Utc>, f64)>(

@@ -7,6 +7,7 @@
 
 mod compact;
 mod guard;
+mod listing;
 mod rollup;
 mod schema;
 mod summary;
@@ -43,6 +44,8 @@ pub struct PostgresStore {
     breaker: Arc<Breaker>,
     timeout: Duration,
     idempotency_ttl: Duration,
+    /// `TALLY_RETENTION`: partitions are kept from `now - retention` on.
+    retention: Duration,
     writes: mpsc::Sender<Pending>,
     /// Set once migrations have run; until then every call is refused.
     ready: Arc<AtomicBool>,
@@ -95,6 +98,7 @@ impl PostgresStore {
             breaker,
             timeout: settings.timeout,
             idempotency_ttl,
+            retention,
             writes: tx,
             ready: Arc::default(),
             watermark: AtomicI64::new(i64::MIN),
@@ -167,11 +171,16 @@ impl PostgresStore {
         let deadline = tokio::time::Instant::now() + self.timeout * 100;
         loop {
             let progress = if self.watermark() != i64::MAX {
-                let step = compact::backfill(&self.pool).await.map_err(failed)?;
+                let step = compact::backfill(&self.pool, self.retention)
+                    .await
+                    .map_err(failed)?;
                 step.map(|w| self.watermark.store(w, Ordering::Release))
                     .is_some()
             } else {
-                match compact::fold(&self.pool).await.map_err(failed)? {
+                match compact::fold(&self.pool, self.retention)
+                    .await
+                    .map_err(failed)?
+                {
                     Some(0) => return Ok(()),
                     folded => folded.is_some(),
                 }
@@ -288,36 +297,35 @@ impl MetricStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<TypeInfo>, StoreError> {
         self.check_ready()?;
-        // Byte order, whatever the database's collation (as the embedded store sorts).
-        // From the day rollups and the waiting partials (one statement: a fold is seen
-        // whole or not at all), or from the rows while rollups do not cover them all.
-        let sql = if self.watermark() == i64::MAX {
-            "SELECT type, sum(count)::int8, max(last_ts) FROM ( \
-               SELECT type, count, last_ts FROM rollup_day \
-               UNION ALL SELECT type, count, last_ts FROM rollup_delta) AS t \
-             WHERE $1::text IS NULL OR type COLLATE \"C\" > $1::text \
-             GROUP BY type ORDER BY type COLLATE \"C\" LIMIT $2"
+        let after = after.map(MetricType::as_str);
+        let listing = if self.watermark() == i64::MAX {
+            guarded(
+                &self.breaker,
+                self.timeout,
+                "query",
+                listing::from_rollups(&self.pool, after, limit),
+            )
+            .await?
         } else {
-            "SELECT type, count(*)::int8, max(ts) FROM metrics \
-             WHERE $1::text IS NULL OR type COLLATE \"C\" > $1::text \
-             GROUP BY type ORDER BY type COLLATE \"C\" LIMIT $2"
+            guarded(
+                &self.breaker,
+                self.timeout,
+                "query",
+                listing::from_rows(&self.pool, after, limit),
+            )
+            .await?
         };
-        let query = sqlx::query_as::<_, (String, i64, DateTime<Utc>)>(sql)
-            .bind(after.map(MetricType::as_str))
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool);
-        let rows = guarded(&self.breaker, self.timeout, "query", query).await?;
-        if after.is_none() && rows.len() < limit {
+        if after.is_none() && listing.len() < limit {
             // The whole listing: the count is known.
-            self.types.store(rows.len() as u64, Ordering::Relaxed);
+            self.types.store(listing.len() as u64, Ordering::Relaxed);
         }
-        Ok(rows
+        Ok(listing
             .into_iter()
-            .filter_map(|(name, count, last)| {
+            .filter_map(|(name, (count, last))| {
                 Some(TypeInfo {
                     metric_type: MetricType::parse(&name).ok()?,
-                    count: count.max(0) as u64,
-                    last_timestamp: last,
+                    count,
+                    last_timestamp: rollup::time(last),
                 })
             })
             .collect())

@@ -1,6 +1,7 @@
-//! Rollup rows as PostgreSQL holds them (`rollup_delta`, `rollup_minute`, `rollup_hour`,
-//! `rollup_day`): one partial aggregate each, with `state` the serialised exact sum and
-//! quantile sketch. Built here from raw points, merged here, read back here.
+//! Rollups as PostgreSQL holds them: rows of `rollup_minute`, `rollup_hour` and
+//! `rollup_day` (one partial aggregate each, with `state` the serialised exact sum and
+//! quantile sketch), and the packed partials of one commit in a `rollup_delta` row.
+//! Built here from raw points, merged here, read back here.
 
 use std::collections::HashMap;
 
@@ -51,13 +52,12 @@ pub fn decode(row: Row) -> Result<(Agg, Sketch), StoreError> {
     Ok((agg, sketch))
 }
 
-/// Rows to write, column by column (what `UNNEST` takes), each keyed by a type, a bucket
-/// start and (for a writer's partials) the idempotency key whose rows it covers.
+/// Rows to write, column by column (what `UNNEST` takes), each keyed by a type and a
+/// bucket start.
 #[derive(Default)]
 pub struct Columns {
     pub types: Vec<String>,
     pub buckets: Vec<DateTime<Utc>>,
-    pub keys: Vec<Option<String>>,
     pub counts: Vec<i64>,
     pub sums: Vec<f64>,
     pub mins: Vec<f64>,
@@ -69,11 +69,10 @@ pub struct Columns {
 }
 
 impl Columns {
-    pub fn push(&mut self, ty: &str, bucket: i64, key: Option<&str>, summary: &Summary) {
+    pub fn push(&mut self, ty: &str, bucket: i64, summary: &Summary) {
         let agg = &summary.agg;
         self.types.push(ty.to_owned());
         self.buckets.push(time(bucket));
-        self.keys.push(key.map(str::to_owned));
         self.counts.push(agg.count as i64);
         self.sums.push(agg.sum.total());
         self.mins.push(agg.min);
@@ -112,15 +111,142 @@ impl<'a> Partials<'a> {
 
     pub fn columns(&self) -> Columns {
         let mut columns = Columns::default();
-        for ((ty, bucket, key), summary) in &self.map {
-            columns.push(ty, *bucket, *key, summary);
+        for ((ty, bucket, _), summary) in &self.map {
+            columns.push(ty, *bucket, summary);
         }
         columns
+    }
+
+    /// The `rollup_delta` rows to write: one per idempotency key (and one for the rows
+    /// without a key), each packing its partials.
+    pub fn pack(&self) -> Vec<Packed> {
+        let mut rows: HashMap<Option<&str>, Packed> = HashMap::new();
+        for ((ty, minute, key), summary) in &self.map {
+            let row = rows.entry(*key).or_insert_with(|| Packed {
+                key: key.map(str::to_owned),
+                lo: *minute,
+                hi: *minute,
+                bytes: vec![PACK_VERSION],
+            });
+            row.lo = row.lo.min(*minute);
+            row.hi = row.hi.max(*minute);
+            pack_one(&mut row.bytes, ty, *minute, summary);
+        }
+        rows.into_values().collect()
     }
 
     pub fn into_map(self) -> HashMap<(&'a str, i64, Option<&'a str>), Summary> {
         self.map
     }
+}
+
+/// Leads a packed `rollup_delta` row, so a later format can be told apart.
+const PACK_VERSION: u8 = 1;
+
+/// One `rollup_delta` row: the partials of one commit's rows with the same idempotency
+/// key (or none), covering the minutes `lo..=hi` (µs).
+pub struct Packed {
+    pub key: Option<String>,
+    pub lo: i64,
+    pub hi: i64,
+    pub bytes: Vec<u8>,
+}
+
+/// A partial read back from a packed row.
+pub struct Unpacked {
+    pub ty: String,
+    pub minute: i64,
+    pub agg: Agg,
+    pub sketch: Sketch,
+}
+
+/// Appends a partial: the type (length-prefixed), its minute, count, min, max, first and
+/// last timestamp, latest value, then its state (length-prefixed); little-endian.
+fn pack_one(out: &mut Vec<u8>, ty: &str, minute: i64, summary: &Summary) {
+    let agg = &summary.agg;
+    let state = encode_state(&agg.sum, &summary.sketch);
+    out.extend_from_slice(&(ty.len() as u16).to_le_bytes());
+    out.extend_from_slice(ty.as_bytes());
+    for word in [
+        minute.to_le_bytes(),
+        agg.count.to_le_bytes(),
+        agg.min.to_le_bytes(),
+        agg.max.to_le_bytes(),
+        agg.first_ts.to_le_bytes(),
+        agg.last_ts.to_le_bytes(),
+        agg.latest.to_le_bytes(),
+    ] {
+        out.extend_from_slice(&word);
+    }
+    out.extend_from_slice(&(state.len() as u32).to_le_bytes());
+    out.extend_from_slice(&state);
+}
+
+/// Reads the partials of a packed row that `wanted(type, minute)` selects into `out`
+/// (the others are skipped undecoded).
+pub fn unpack(
+    bytes: &[u8],
+    mut wanted: impl FnMut(&str, i64) -> bool,
+    out: &mut Vec<Unpacked>,
+) -> Result<(), StoreError> {
+    let bad =
+        |what: &str| StoreError::Unavailable(format!("a rollup partial is unreadable: {what}"));
+    fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = rest.split_at_checked(n)?;
+        *rest = tail;
+        Some(head)
+    }
+    fn word(rest: &mut &[u8]) -> Option<[u8; 8]> {
+        take(rest, 8)?.try_into().ok()
+    }
+    let (&version, mut rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
+    if version != PACK_VERSION {
+        return Err(bad("unknown version"));
+    }
+    while !rest.is_empty() {
+        let mut one = || -> Option<(String, i64, Option<Unpacked>)> {
+            let len = u16::from_le_bytes(take(&mut rest, 2)?.try_into().ok()?) as usize;
+            let ty = std::str::from_utf8(take(&mut rest, len)?).ok()?.to_owned();
+            let minute = i64::from_le_bytes(word(&mut rest)?);
+            let count = u64::from_le_bytes(word(&mut rest)?);
+            let min = f64::from_le_bytes(word(&mut rest)?);
+            let max = f64::from_le_bytes(word(&mut rest)?);
+            let first_ts = i64::from_le_bytes(word(&mut rest)?);
+            let last_ts = i64::from_le_bytes(word(&mut rest)?);
+            let latest = f64::from_le_bytes(word(&mut rest)?);
+            let len = u32::from_le_bytes(take(&mut rest, 4)?.try_into().ok()?) as usize;
+            let state = take(&mut rest, len)?;
+            if !wanted(&ty, minute) {
+                return Some((ty, minute, None));
+            }
+            let (sum, sketch) = decode_state(state).ok()?;
+            let agg = Agg {
+                count,
+                sum,
+                min,
+                max,
+                first_ts,
+                last_ts,
+                latest,
+            };
+            Some((
+                ty.clone(),
+                minute,
+                Some(Unpacked {
+                    ty,
+                    minute,
+                    agg,
+                    sketch,
+                }),
+            ))
+        };
+        match one() {
+            Some((_, _, Some(partial))) => out.push(partial),
+            Some(_) => {}
+            None => return Err(bad("truncated or corrupt")),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -153,10 +279,7 @@ mod tests {
             partials.add("t", Some("k"), HOUR_US, i as i64 * 1_000, v);
         }
         let columns = partials.columns();
-        assert_eq!(
-            (columns.types.len(), columns.keys[0].as_deref()),
-            (1, Some("k"))
-        );
+        assert_eq!(columns.types.len(), 1);
         let row: Row = (
             columns.counts[0],
             columns.sums[0],
@@ -176,5 +299,54 @@ mod tests {
             (got.latest, agg.first_ts, agg.last_ts),
             (Some(0.25), 0, 3_000)
         );
+    }
+
+    #[test]
+    fn packed_rows_round_trip_per_key_and_skip_what_is_not_wanted() {
+        let mut partials = Partials::default();
+        partials.add("a", None, MINUTE_US, 5, 1.0);
+        partials.add("a", None, MINUTE_US, MINUTE_US * 3 + 9, 2.0);
+        partials.add("b", None, MINUTE_US, 7, -4.0);
+        partials.add("a", Some("k"), MINUTE_US, 11, 8.0);
+        let mut rows = partials.pack();
+        rows.sort_by_key(|r| r.key.clone());
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].key.as_deref(), rows[0].lo, rows[0].hi),
+            (None, 0, 3 * MINUTE_US)
+        );
+        assert_eq!(
+            (rows[1].key.as_deref(), rows[1].lo, rows[1].hi),
+            (Some("k"), 0, 0)
+        );
+        let mut out = Vec::new();
+        unpack(
+            &rows[0].bytes,
+            |ty, minute| ty == "a" && minute == 0,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 1);
+        let a = &out[0];
+        assert_eq!(
+            (a.ty.as_str(), a.minute, a.agg.count, a.agg.latest),
+            ("a", 0, 1, 1.0)
+        );
+        assert_eq!(
+            a.sketch.quantile(0.5).map(|v| (v - 1.0).abs() < 0.01),
+            Some(true)
+        );
+        out.clear();
+        unpack(&rows[0].bytes, |_, _| true, &mut out).unwrap();
+        assert_eq!(out.len(), 3);
+        // Cut anywhere, a row reads only when the cut falls between partials.
+        let readable = (1..rows[0].bytes.len())
+            .filter(|&cut| unpack(&rows[0].bytes[..cut], |_, _| true, &mut Vec::new()).is_ok())
+            .count();
+        assert_eq!(
+            readable, 3,
+            "after the version byte, and after each of the first two"
+        );
+        assert!(unpack(&[9], |_, _| true, &mut out).is_err());
     }
 }

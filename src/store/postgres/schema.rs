@@ -19,7 +19,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("src/store/postgres/migrations");
 /// How often partitions are created ahead and expired ones dropped.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(600);
 /// Days of partitions kept ready ahead of today.
-pub(super) const DAYS_AHEAD: u64 = 2;
+const DAYS_AHEAD: u64 = 2;
 /// Any constant shared by every instance of tally.
 const LOCK_KEY: i64 = 0x7461_6c6c_7970_6172; // "tallypar"
 /// How many `DATABASE_TIMEOUT`s the startup preparation, or one maintenance
@@ -83,25 +83,20 @@ pub async fn maintain(store: Arc<PostgresStore>, retention: Duration) {
 async fn prepare(pool: &PgPool, retention: Duration) -> Result<(u64, u64, i64), sqlx::Error> {
     MIGRATOR.run(pool).await?;
     let (watermark,): (i64,) = sqlx::query_as(WATERMARK).fetch_one(pool).await?;
-    // Counted before the drop: `stats` subtracts what retention drops. From the day
-    // rollups and waiting partials once they cover everything, else from the rows.
-    let count = if watermark == i64::MAX {
-        "SELECT (SELECT coalesce(sum(count), 0) FROM rollup_day)::int8 \
-           + (SELECT coalesce(sum(count), 0) FROM rollup_delta)::int8"
-    } else {
-        "SELECT count(*)::int8 FROM metrics"
-    };
-    let (count,): (i64,) = sqlx::query_as(count).fetch_one(pool).await?;
+    // Counted before the drop: `stats` subtracts what retention drops.
+    let count = super::listing::points(pool, watermark == i64::MAX).await?;
     let dropped = partitions(pool, retention).await?;
-    Ok((count.max(0) as u64, dropped, watermark))
+    Ok((count, dropped, watermark))
 }
 
-/// Tables partitioned by day: the raw rows and their rollups, kept and dropped together.
-const DAILY: [&str; 4] = ["metrics", "rollup_minute", "rollup_hour", "rollup_day"];
+/// Tables partitioned by day: the raw rows and their minute rollups, kept and dropped
+/// together (hour and day rollups, 25 rows a type and day, are deleted by range).
+const DAILY: [&str; 2] = ["metrics", "rollup_minute"];
 
 /// Creates missing day partitions from the retention horizon to a few days
-/// ahead and drops those wholly past retention, for the raw rows and each level of
-/// rollups alike; returns the raw rows dropped. With TimescaleDB, `metrics` is a
+/// ahead and drops those wholly past retention, for the raw rows and their minute
+/// rollups alike, and deletes the hour and day rollups and waiting partials of the
+/// days dropped; returns the raw rows dropped. With TimescaleDB, `metrics` is a
 /// hypertable and drops its expired chunks instead.
 pub async fn partitions(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -109,10 +104,7 @@ pub async fn partitions(pool: &PgPool, retention: Duration) -> Result<u64, sqlx:
         .bind(LOCK_KEY)
         .execute(&mut *tx)
         .await?;
-    let horizon = chrono::Duration::from_std(retention)
-        .ok()
-        .and_then(|r| Utc::now().checked_sub_signed(r))
-        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+    let horizon = horizon(retention);
     let first = horizon.date_naive();
     let last = Utc::now().date_naive() + Days::new(DAYS_AHEAD);
     let mut dropped = 0u64;
@@ -175,13 +167,41 @@ pub async fn partitions(pool: &PgPool, retention: Duration) -> Result<u64, sqlx:
             }
         }
     }
-    // Partials waiting to be folded into partitions that are gone.
-    sqlx::query("DELETE FROM rollup_delta WHERE minute < $1")
-        .bind(first.and_time(chrono::NaiveTime::MIN).and_utc())
-        .execute(&mut *tx)
-        .await?;
+    let first = first.and_time(chrono::NaiveTime::MIN).and_utc();
+    for expired in [
+        "DELETE FROM rollup_hour WHERE bucket < $1",
+        "DELETE FROM rollup_day WHERE bucket < $1",
+        // Partials waiting for those days (the pass drops those of rows that straddle).
+        "DELETE FROM rollup_delta WHERE minute_hi < $1",
+    ] {
+        sqlx::query(expired).bind(first).execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     Ok(dropped)
+}
+
+/// The oldest instant retained.
+pub(super) fn horizon(retention: Duration) -> chrono::DateTime<Utc> {
+    chrono::Duration::from_std(retention)
+        .ok()
+        .and_then(|r| Utc::now().checked_sub_signed(r))
+        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
+}
+
+/// The days partitions exist for, as the start of the first and the end of the last
+/// (µs): from the retention horizon's day to `DAYS_AHEAD` days ahead (the last one is
+/// created up to a maintenance interval late, so one day less is promised).
+pub(super) fn partitioned_days(retention: Duration) -> (i64, i64) {
+    let start = |day: NaiveDate| {
+        day.and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_micros()
+    };
+    let today = Utc::now().date_naive();
+    (
+        start(horizon(retention).date_naive()),
+        start(today + Days::new(DAYS_AHEAD)),
+    )
 }
 
 /// `metrics_p20261130` for `metrics` on 2026-11-30.

@@ -1,6 +1,7 @@
 //! Summaries from rollups, O(buckets): whole days, then whole hours, then whole minutes
-//! of the window (each from its rollup table), the partials the background pass has
-//! not folded in yet, and raw rows only for the partial minutes at the window's edges;
+//! of the window (each from its rollup table), the partials of the whole minutes that the
+//! background pass has not folded in yet, and raw rows only for the partial minutes at
+//! the window's edges;
 //! all in one statement, so one snapshot: a fold (which moves partials into the levels
 //! in one transaction) is seen entirely or not at all. Count, sum, extremes and latest
 //! are exact; percentiles come from the merged sketches, within 1%.
@@ -17,7 +18,8 @@ use crate::domain::{Aggregates, MetricType, TimeWindow, bound_micros};
 use crate::store::StoreError;
 use crate::store::rollup::Summary;
 
-/// Rollup columns (null for a raw row), then a raw row's timestamp and value.
+/// Rollup columns (null for other rows), a raw row's timestamp and value, and a
+/// `rollup_delta` row's packed partials.
 type Mixed = (
     Option<i64>,
     Option<f64>,
@@ -29,10 +31,13 @@ type Mixed = (
     Option<Vec<u8>>,
     Option<DateTime<Utc>>,
     Option<f64>,
+    Option<Vec<u8>>,
 );
 
-const ROLLUP_COLUMNS: &str =
-    "count, sum, min, max, first_ts, last_ts, latest, state, NULL::timestamptz, NULL::float8";
+const ROLLUP_COLUMNS: &str = "count, sum, min, max, first_ts, last_ts, latest, state, \
+     NULL::timestamptz, NULL::float8, NULL::bytea";
+const NO_ROLLUP: &str = "NULL::int8, NULL::float8, NULL::float8, NULL::float8, \
+     NULL::timestamptz, NULL::timestamptz, NULL::float8, NULL::bytea";
 
 /// `bucket` (or `ts`) in `[$lo, $hi)`; a null bound is open.
 fn within(column: &str, lo: usize, hi: usize) -> String {
@@ -45,16 +50,16 @@ static STATEMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         "SELECT {ROLLUP_COLUMNS} FROM rollup_day WHERE type = $1 AND {days} \
          UNION ALL SELECT {ROLLUP_COLUMNS} FROM rollup_hour WHERE type = $1 AND ({h1} OR {h2}) \
          UNION ALL SELECT {ROLLUP_COLUMNS} FROM rollup_minute WHERE type = $1 AND ({m1} OR {m2}) \
-         UNION ALL SELECT {ROLLUP_COLUMNS} FROM rollup_delta WHERE type = $1 AND {deltas} \
-         UNION ALL SELECT NULL::int8, NULL::float8, NULL::float8, NULL::float8, \
-           NULL::timestamptz, NULL::timestamptz, NULL::float8, NULL::bytea, ts, value \
+         UNION ALL SELECT {NO_ROLLUP}, NULL::timestamptz, NULL::float8, partials \
+           FROM rollup_delta WHERE minute_hi >= coalesce($12, '-infinity') \
+             AND minute_lo < coalesce($13, 'infinity') \
+         UNION ALL SELECT {NO_ROLLUP}, ts, value, NULL::bytea \
            FROM metrics WHERE type = $1 AND ({r1} OR {r2} OR {r3})",
         days = within("bucket", 2, 3),
         h1 = within("bucket", 4, 5),
         h2 = within("bucket", 6, 7),
         m1 = within("bucket", 8, 9),
         m2 = within("bucket", 10, 11),
-        deltas = within("minute", 12, 13),
         r1 = within("ts", 14, 15),
         r2 = within("ts", 16, 17),
         r3 = within("ts", 18, 19),
@@ -183,11 +188,16 @@ pub(super) async fn summarize(
         let [lo, hi] = s.bounds();
         query = query.bind(lo).bind(hi);
     }
+    let ty = metric_type.as_str();
+    let wanted =
+        |t: &str, minute: i64| t == ty && plan.deltas.lo <= minute && minute < plan.deltas.hi;
     let read = async {
         let mut summary = Summary::new();
+        let mut partials = Vec::new();
         let mut rows = query.fetch(&store.pool);
         while let Some(row) = rows.try_next().await? {
-            take(&mut summary, row).map_err(|e| sqlx::Error::Decode(e.into()))?;
+            take(&mut summary, row, wanted, &mut partials)
+                .map_err(|e| sqlx::Error::Decode(e.into()))?;
         }
         Ok(summary)
     };
@@ -195,10 +205,24 @@ pub(super) async fn summarize(
     Ok(summary.finish())
 }
 
-fn take(summary: &mut Summary, row: Mixed) -> Result<(), String> {
+/// Merges one row of the statement into `summary`: a raw point, a rollup, or the wanted
+/// partials of a `rollup_delta` row (`partials` is scratch space).
+fn take(
+    summary: &mut Summary,
+    row: Mixed,
+    wanted: impl FnMut(&str, i64) -> bool,
+    partials: &mut Vec<rollup::Unpacked>,
+) -> Result<(), String> {
     match row {
-        (_, _, _, _, _, _, _, _, Some(ts), Some(value)) => {
+        (_, _, _, _, _, _, _, _, Some(ts), Some(value), _) => {
             summary.add(rollup::micros(ts), value);
+        }
+        (_, _, _, _, _, _, _, _, None, None, Some(packed)) => {
+            partials.clear();
+            rollup::unpack(&packed, wanted, partials).map_err(|e| e.to_string())?;
+            for p in partials.iter() {
+                summary.merge(&p.agg, &p.sketch);
+            }
         }
         (
             Some(count),
@@ -209,6 +233,7 @@ fn take(summary: &mut Summary, row: Mixed) -> Result<(), String> {
             Some(last),
             Some(latest),
             Some(state),
+            None,
             None,
             None,
         ) => {

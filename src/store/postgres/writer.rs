@@ -6,9 +6,9 @@
 //! a 201 is only ever sent after the commit. A caller with an idempotency key
 //! has its key recorded by the same statement, and its rows inserted only if
 //! the key was new (or its earlier record had expired).
-//! The same statement appends the batch's partial aggregates, one per type and minute
-//! (and idempotency key), to `rollup_delta`: a rollup never disagrees with the rows
-//! committed, and concurrent writers never contend for a row.
+//! The same statement appends the batch's partial aggregates (one per type and minute),
+//! packed into one `rollup_delta` row (one per idempotency key): a rollup never
+//! disagrees with the rows committed, and concurrent writers never contend for a row.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,27 +21,35 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::guarded;
-use super::rollup::{Columns, MINUTE_US, Partials};
+use super::rollup::{self, MINUTE_US, Packed, Partials};
 use crate::breaker::Breaker;
 use crate::domain::Metric;
 use crate::store::StoreError;
 
-/// Binds the partials' columns as `$4` to `$13` (after the raw rows' three).
-macro_rules! bind_deltas {
-    ($query:expr, $d:expr $(,)?) => {{
-        let d: &Columns = $d;
-        $query
-            .bind(&d.types)
-            .bind(&d.buckets)
-            .bind(&d.counts)
-            .bind(&d.sums)
-            .bind(&d.mins)
-            .bind(&d.maxs)
-            .bind(&d.firsts)
-            .bind(&d.lasts)
-            .bind(&d.latests)
-            .bind(&d.states)
-    }};
+/// The packed partials' columns, bound as `$4` to `$7` (after the raw rows' three).
+struct Deltas {
+    los: Vec<DateTime<Utc>>,
+    his: Vec<DateTime<Utc>>,
+    packed: Vec<Vec<u8>>,
+    keys: Vec<Option<String>>,
+}
+
+impl Deltas {
+    fn of(rows: Vec<Packed>) -> Self {
+        let mut d = Deltas {
+            los: Vec::with_capacity(rows.len()),
+            his: Vec::with_capacity(rows.len()),
+            packed: Vec::with_capacity(rows.len()),
+            keys: Vec::with_capacity(rows.len()),
+        };
+        for row in rows {
+            d.los.push(rollup::time(row.lo));
+            d.his.push(rollup::time(row.hi));
+            d.packed.push(row.bytes);
+            d.keys.push(row.key);
+        }
+        d
+    }
 }
 
 /// One caller's rows and where to send the commit's outcome.
@@ -138,25 +146,22 @@ impl Writer {
                 partials.add(m.metric_type.as_str(), key, MINUTE_US, micros, m.value);
             }
         }
-        let deltas = partials.columns();
+        let deltas = Deltas::of(partials.pack());
         if !keyed {
             // One statement is one transaction: every caller's rows and partials or none.
-            let insert = bind_deltas!(
-                sqlx::query(
-                    "WITH raw AS ( \
-                       INSERT INTO metrics (ts, type, value) \
-                       SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::float8[])) \
-                     INSERT INTO rollup_delta \
-                       (type, minute, count, sum, min, max, first_ts, last_ts, latest, state) \
-                     SELECT * FROM UNNEST($4::text[], $5::timestamptz[], $6::int8[], $7::float8[], \
-                       $8::float8[], $9::float8[], $10::timestamptz[], $11::timestamptz[], \
-                       $12::float8[], $13::bytea[])",
-                )
-                .bind(&ts)
-                .bind(&types)
-                .bind(&values),
-                &deltas,
+            let insert = sqlx::query(
+                "WITH raw AS ( \
+                   INSERT INTO metrics (ts, type, value) \
+                   SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::float8[])) \
+                 INSERT INTO rollup_delta (minute_lo, minute_hi, partials) \
+                 SELECT * FROM UNNEST($4::timestamptz[], $5::timestamptz[], $6::bytea[])",
             )
+            .bind(&ts)
+            .bind(&types)
+            .bind(&values)
+            .bind(&deltas.los)
+            .bind(&deltas.his)
+            .bind(&deltas.packed)
             .execute(&self.pool);
             guarded(&self.breaker, self.timeout, "insert", insert).await?;
             self.committed.fetch_add(rows as u64, Ordering::Relaxed);
@@ -166,40 +171,36 @@ impl Writer {
         // Still one statement: the keys that are new (or whose record expired) are
         // recorded, and the rows (and partials) of the callers without a key or with a
         // recorded one are inserted, together or not at all.
-        let insert = bind_deltas!(
-            sqlx::query_scalar::<_, String>(
-                "WITH recorded AS ( \
-                   INSERT INTO idempotency_keys (key, fingerprint, response, expires_at) \
-                   SELECT * FROM UNNEST($15::text[], $16::bytea[], $17::bytea[], $18::timestamptz[]) \
-                   ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
-                     response = EXCLUDED.response, expires_at = EXCLUDED.expires_at \
-                     WHERE idempotency_keys.expires_at <= now() \
-                   RETURNING key), \
-                 inserted AS ( \
-                   INSERT INTO metrics (ts, type, value) \
-                   SELECT u.ts, u.type, u.value \
-                   FROM UNNEST($1::timestamptz[], $2::text[], $3::float8[], $19::text[]) \
-                     AS u(ts, type, value, key) \
-                   WHERE u.key IS NULL OR u.key IN (SELECT key FROM recorded) \
-                   RETURNING 1), \
-                 rolled AS ( \
-                   INSERT INTO rollup_delta \
-                     (type, minute, count, sum, min, max, first_ts, last_ts, latest, state) \
-                   SELECT d.type, d.minute, d.count, d.sum, d.min, d.max, d.first_ts, d.last_ts, \
-                     d.latest, d.state \
-                   FROM UNNEST($4::text[], $5::timestamptz[], $6::int8[], $7::float8[], \
-                     $8::float8[], $9::float8[], $10::timestamptz[], $11::timestamptz[], \
-                     $12::float8[], $13::bytea[], $14::text[]) \
-                     AS d(type, minute, count, sum, min, max, first_ts, last_ts, latest, state, key) \
-                   WHERE d.key IS NULL OR d.key IN (SELECT key FROM recorded) \
-                   RETURNING 1) \
-                 SELECT key FROM recorded",
-            )
-            .bind(&ts)
-            .bind(&types)
-            .bind(&values),
-            &deltas,
+        let insert = sqlx::query_scalar::<_, String>(
+            "WITH recorded AS ( \
+               INSERT INTO idempotency_keys (key, fingerprint, response, expires_at) \
+               SELECT * FROM UNNEST($8::text[], $9::bytea[], $10::bytea[], $11::timestamptz[]) \
+               ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
+                 response = EXCLUDED.response, expires_at = EXCLUDED.expires_at \
+                 WHERE idempotency_keys.expires_at <= now() \
+               RETURNING key), \
+             inserted AS ( \
+               INSERT INTO metrics (ts, type, value) \
+               SELECT u.ts, u.type, u.value \
+               FROM UNNEST($1::timestamptz[], $2::text[], $3::float8[], $12::text[]) \
+                 AS u(ts, type, value, key) \
+               WHERE u.key IS NULL OR u.key IN (SELECT key FROM recorded) \
+               RETURNING 1), \
+             rolled AS ( \
+               INSERT INTO rollup_delta (minute_lo, minute_hi, partials) \
+               SELECT d.lo, d.hi, d.partials \
+               FROM UNNEST($4::timestamptz[], $5::timestamptz[], $6::bytea[], $7::text[]) \
+                 AS d(lo, hi, partials, key) \
+               WHERE d.key IS NULL OR d.key IN (SELECT key FROM recorded) \
+               RETURNING 1) \
+             SELECT key FROM recorded",
         )
+        .bind(&ts)
+        .bind(&types)
+        .bind(&values)
+        .bind(&deltas.los)
+        .bind(&deltas.his)
+        .bind(&deltas.packed)
         .bind(&deltas.keys)
         .bind(keys.iter().map(|k| k.key.as_str()).collect::<Vec<_>>())
         .bind(
