@@ -77,7 +77,11 @@ async fn retention_drops_rollup_partitions_with_the_rows() {
         assert!(!days.contains(&old), "{table} still has {old}: {days:?}");
         assert!(days.contains(&recent_day.format("%Y%m%d").to_string()));
     }
-    assert_eq!(rollup_rows(&pool, old_day).await, 0, "hour and day rollups of {old}");
+    assert_eq!(
+        rollup_rows(&pool, old_day).await,
+        0,
+        "hour and day rollups of {old}"
+    );
     assert!(rollup_rows(&pool, recent_day).await >= 2);
     let kept: Vec<Metric> = points
         .iter()

@@ -88,16 +88,35 @@ impl Columns {
 #[derive(Default)]
 pub struct Partials<'a> {
     map: HashMap<(&'a str, i64, Option<&'a str>), Summary>,
+    /// The points themselves (µs from the bucket's start, value) of the partials added
+    /// point by point that hold at most `SMALL` points: packed as they are, they take a
+    /// fraction of an aggregate's bytes (a single POST's commit holds a point or two of
+    /// each type).
+    small: HashMap<(&'a str, i64, Option<&'a str>), Vec<(u32, f64)>>,
 }
+
+/// Partials of at most this many points are packed as their points.
+const SMALL: usize = 8;
 
 impl<'a> Partials<'a> {
     /// Adds a point (`ts` in microseconds) to its bucket of `width` microseconds.
     pub fn add(&mut self, ty: &'a str, key: Option<&'a str>, width: i64, ts: i64, v: f64) {
         let bucket = ts.div_euclid(width) * width;
-        self.map
+        let summary = self
+            .map
             .entry((ty, bucket, key))
-            .or_insert_with(Summary::new)
-            .add(ts, v);
+            .or_insert_with(Summary::new);
+        summary.add(ts, v);
+        let count = summary.agg.count as usize;
+        if width == MINUTE_US && count <= SMALL {
+            let offset = (ts - bucket) as u32; // < 6e7
+            self.small
+                .entry((ty, bucket, key))
+                .or_default()
+                .push((offset, v));
+        } else if count == SMALL + 1 {
+            self.small.remove(&(ty, bucket, key));
+        }
     }
 
     /// Merges a whole partial into its bucket of `width`.
@@ -130,7 +149,10 @@ impl<'a> Partials<'a> {
             });
             row.lo = row.lo.min(*minute);
             row.hi = row.hi.max(*minute);
-            pack_one(&mut row.bytes, ty, *minute, summary);
+            match self.small.get(&(*ty, *minute, *key)) {
+                Some(points) => pack_points(&mut row.bytes, ty, *minute, points),
+                None => pack_one(&mut row.bytes, ty, *minute, summary),
+            }
         }
         rows.into_values().collect()
     }
@@ -160,15 +182,36 @@ pub struct Unpacked {
     pub sketch: Sketch,
 }
 
-/// Appends a partial: the type (length-prefixed), its minute, count, min, max, first and
-/// last timestamp, latest value, then its state (length-prefixed); little-endian.
+/// A packed partial's form (the byte after its type and minute).
+const AGGREGATE: u8 = 0;
+const POINTS: u8 = 1;
+
+/// Appends a partial's type (length-prefixed), minute and form.
+fn pack_head(out: &mut Vec<u8>, ty: &str, minute: i64, form: u8) {
+    out.extend_from_slice(&(ty.len() as u16).to_le_bytes());
+    out.extend_from_slice(ty.as_bytes());
+    out.extend_from_slice(&minute.to_le_bytes());
+    out.push(form);
+}
+
+/// Appends a partial as its points: their number (a byte), then each point's µs from the
+/// minute's start (`u32`) and value; little-endian.
+fn pack_points(out: &mut Vec<u8>, ty: &str, minute: i64, points: &[(u32, f64)]) {
+    pack_head(out, ty, minute, POINTS);
+    out.push(points.len() as u8);
+    for (offset, v) in points {
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// Appends a partial as an aggregate: count, min, max, first and last timestamp, latest
+/// value, then its state (length-prefixed); little-endian.
 fn pack_one(out: &mut Vec<u8>, ty: &str, minute: i64, summary: &Summary) {
     let agg = &summary.agg;
     let state = encode_state(&agg.sum, &summary.sketch);
-    out.extend_from_slice(&(ty.len() as u16).to_le_bytes());
-    out.extend_from_slice(ty.as_bytes());
+    pack_head(out, ty, minute, AGGREGATE);
     for word in [
-        minute.to_le_bytes(),
         agg.count.to_le_bytes(),
         agg.min.to_le_bytes(),
         agg.max.to_le_bytes(),
@@ -204,10 +247,36 @@ pub fn unpack(
         return Err(bad("unknown version"));
     }
     while !rest.is_empty() {
-        let mut one = || -> Option<(String, i64, Option<Unpacked>)> {
+        let mut one = || -> Option<Option<Unpacked>> {
             let len = u16::from_le_bytes(take(&mut rest, 2)?.try_into().ok()?) as usize;
-            let ty = std::str::from_utf8(take(&mut rest, len)?).ok()?.to_owned();
+            let ty = std::str::from_utf8(take(&mut rest, len)?).ok()?;
             let minute = i64::from_le_bytes(word(&mut rest)?);
+            let form = *take(&mut rest, 1)?.first()?;
+            let wanted = wanted(ty, minute);
+            let ty = ty.to_owned();
+            if form == POINTS {
+                let n = *take(&mut rest, 1)?.first()? as usize;
+                let points = take(&mut rest, n * 12)?;
+                if !wanted {
+                    return Some(None);
+                }
+                let mut summary = Summary::new();
+                for point in points.chunks_exact(12) {
+                    let offset = u32::from_le_bytes(point[..4].try_into().ok()?);
+                    let v = f64::from_le_bytes(point[4..].try_into().ok()?);
+                    summary.add(minute + i64::from(offset), v);
+                }
+                let Summary { agg, sketch } = summary;
+                return Some(Some(Unpacked {
+                    ty,
+                    minute,
+                    agg,
+                    sketch,
+                }));
+            }
+            if form != AGGREGATE {
+                return None;
+            }
             let count = u64::from_le_bytes(word(&mut rest)?);
             let min = f64::from_le_bytes(word(&mut rest)?);
             let max = f64::from_le_bytes(word(&mut rest)?);
@@ -216,8 +285,8 @@ pub fn unpack(
             let latest = f64::from_le_bytes(word(&mut rest)?);
             let len = u32::from_le_bytes(take(&mut rest, 4)?.try_into().ok()?) as usize;
             let state = take(&mut rest, len)?;
-            if !wanted(&ty, minute) {
-                return Some((ty, minute, None));
+            if !wanted {
+                return Some(None);
             }
             let (sum, sketch) = decode_state(state).ok()?;
             let agg = Agg {
@@ -229,20 +298,16 @@ pub fn unpack(
                 last_ts,
                 latest,
             };
-            Some((
-                ty.clone(),
+            Some(Some(Unpacked {
+                ty,
                 minute,
-                Some(Unpacked {
-                    ty,
-                    minute,
-                    agg,
-                    sketch,
-                }),
-            ))
+                agg,
+                sketch,
+            }))
         };
         match one() {
-            Some((_, _, Some(partial))) => out.push(partial),
-            Some(_) => {}
+            Some(Some(partial)) => out.push(partial),
+            Some(None) => {}
             None => return Err(bad("truncated or corrupt")),
         }
     }
@@ -308,6 +373,10 @@ mod tests {
         partials.add("a", None, MINUTE_US, MINUTE_US * 3 + 9, 2.0);
         partials.add("b", None, MINUTE_US, 7, -4.0);
         partials.add("a", Some("k"), MINUTE_US, 11, 8.0);
+        // More than `SMALL` points: packed as an aggregate, not as points.
+        for i in 0..20 {
+            partials.add("c", None, MINUTE_US, 100 + i, i as f64);
+        }
         let mut rows = partials.pack();
         rows.sort_by_key(|r| r.key.clone());
         assert_eq!(rows.len(), 2);
@@ -338,14 +407,26 @@ mod tests {
         );
         out.clear();
         unpack(&rows[0].bytes, |_, _| true, &mut out).unwrap();
-        assert_eq!(out.len(), 3);
+        assert_eq!(out.len(), 4);
+        let c = out.iter().find(|p| p.ty == "c").unwrap();
+        assert_eq!(
+            (c.agg.count, c.agg.min, c.agg.max, c.agg.latest),
+            (20, 0.0, 19.0, 19.0)
+        );
+        assert_eq!(
+            (c.agg.first_ts, c.agg.last_ts, c.agg.sum.total()),
+            (100, 119, 190.0)
+        );
+        let b = out.iter().find(|p| p.ty == "b").unwrap();
+        assert_eq!((b.agg.count, b.agg.first_ts, b.agg.latest), (1, 7, -4.0));
+        assert!(rows[0].bytes.len() < 400, "{} bytes", rows[0].bytes.len());
         // Cut anywhere, a row reads only when the cut falls between partials.
         let readable = (1..rows[0].bytes.len())
             .filter(|&cut| unpack(&rows[0].bytes[..cut], |_, _| true, &mut Vec::new()).is_ok())
             .count();
         assert_eq!(
-            readable, 3,
-            "after the version byte, and after each of the first two"
+            readable, 4,
+            "after the version byte, and after each of the first three"
         );
         assert!(unpack(&[9], |_, _| true, &mut out).is_err());
     }
