@@ -14,7 +14,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::time::Instant;
 
 use super::PostgresStore;
-use super::rollup::{self, Columns, DAY_US, HOUR_US, MINUTE_US, Partials, Unpacked};
+use super::rollup::{self, Columns, DAY_US, HOUR_US, MINUTE_US, PartialKey, Partials, Unpacked};
 use super::schema::{bounded, partitioned_days};
 use crate::store::rollup::{Agg, Sketch, Summary};
 
@@ -178,7 +178,7 @@ type KeyedRow = (
 async fn merge_into(
     tx: &mut PgConnection,
     table: &str,
-    fresh: HashMap<(&str, i64, Option<&str>), Summary>,
+    fresh: HashMap<PartialKey<'_>, Summary>,
 ) -> Result<(), sqlx::Error> {
     let (types, buckets): (Vec<&str>, Vec<DateTime<Utc>>) = fresh
         .keys()

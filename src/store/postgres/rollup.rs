@@ -84,15 +84,18 @@ impl Columns {
     }
 }
 
+/// What a partial is kept by: its type, bucket start (µs) and idempotency key.
+pub type PartialKey<'a> = (&'a str, i64, Option<&'a str>);
+
 /// Partial aggregates being built, per (type, bucket, key).
 #[derive(Default)]
 pub struct Partials<'a> {
-    map: HashMap<(&'a str, i64, Option<&'a str>), Summary>,
+    map: HashMap<PartialKey<'a>, Summary>,
     /// The points themselves (µs from the bucket's start, value) of the partials added
     /// point by point that hold at most `SMALL` points: packed as they are, they take a
     /// fraction of an aggregate's bytes (a single POST's commit holds a point or two of
     /// each type).
-    small: HashMap<(&'a str, i64, Option<&'a str>), Vec<(u32, f64)>>,
+    small: HashMap<PartialKey<'a>, Vec<(u32, f64)>>,
 }
 
 /// Partials of at most this many points are packed as their points.
@@ -157,7 +160,7 @@ impl<'a> Partials<'a> {
         rows.into_values().collect()
     }
 
-    pub fn into_map(self) -> HashMap<(&'a str, i64, Option<&'a str>), Summary> {
+    pub fn into_map(self) -> HashMap<PartialKey<'a>, Summary> {
         self.map
     }
 }
