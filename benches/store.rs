@@ -1,7 +1,7 @@
-//! Embedded store benchmarks: summaries over a week of points, and bulk inserts.
+//! Embedded store benchmarks: summaries and series over a week of points, and bulk inserts.
 //!
-//! Run with `cargo bench --bench store`. Targets: each summary under 1 ms, and inserting
-//! 1,000,000 points in batches of 10,000 under 1 s on one core.
+//! Run with `cargo bench --bench store`. Targets: each summary and series under 1 ms, and
+//! inserting 1,000,000 points in batches of 10,000 under 1 s on one core.
 
 use std::f64::consts::TAU;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use tally::domain::{Metric, MetricType, TimeWindow};
+use tally::domain::{Metric, MetricType, SeriesWindow, TimeWindow};
 use tally::store::{MemoryStore, MemoryStoreConfig, MetricStore};
 use tokio::runtime::Runtime;
 
@@ -133,6 +133,36 @@ fn summaries(c: &mut Criterion) {
     }
 }
 
+/// Series over 1,000,000 points of 10 types (a week): 7 days in steps of an hour and
+/// 6 hours in steps of a minute, each step checked against the summary of its interval.
+fn series(c: &mut Criterion) {
+    let rt = runtime();
+    let store = store(Duration::from_secs(8 * 86_400));
+    for batch in batches(10, WEEK_MS) {
+        rt.block_on(store.insert_batch(batch)).unwrap();
+    }
+    let name = MetricType::parse("bench.type0").unwrap();
+    let cases = [
+        ("7d step=1h", chrono::Duration::days(7), 3_600),
+        ("6h step=1m", chrono::Duration::hours(6), 60),
+    ];
+    for (label, period, step) in cases {
+        let window = SeriesWindow {
+            from: now() - period,
+            to: now() + chrono::Duration::minutes(5),
+            step: Duration::from_secs(step),
+        };
+        let steps = rt.block_on(store.series(&name, window)).unwrap();
+        for (i, got) in steps.iter().enumerate().step_by(17) {
+            let want = rt.block_on(store.summarize(&name, window.step_window(i)));
+            assert_eq!(got, &want.unwrap(), "{label}: step {i}");
+        }
+        c.bench_function(&format!("series/1M points, 10 types/{label}"), |b| {
+            b.iter(|| rt.block_on(store.series(&name, window)).unwrap())
+        });
+    }
+}
+
 fn inserts(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("insert/1M points in batches of 10k");
@@ -158,5 +188,5 @@ fn inserts(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, summaries, inserts);
+criterion_group!(benches, summaries, series, inserts);
 criterion_main!(benches);

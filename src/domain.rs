@@ -104,6 +104,45 @@ impl TimeWindow {
     }
 }
 
+/// A window cut into steps for a time series: `[from, to)` in steps of `step`, aligned to
+/// multiples of `step` since the Unix epoch (UTC), as PostgreSQL's `date_bin` with origin
+/// 1970-01-01. The first step starts at or before `from` and the last ends at or after
+/// `to`; the window cuts them, so they may be partial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesWindow {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub step: std::time::Duration,
+}
+
+impl SeriesWindow {
+    /// The first step's start (µs since the epoch), the step (µs, at least 1) and the
+    /// number of steps.
+    pub fn steps(&self) -> (i64, i64, usize) {
+        let step = i64::try_from(self.step.as_micros())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let (from, to) = (bound_micros(self.from), bound_micros(self.to));
+        let first = from.div_euclid(step).saturating_mul(step);
+        if to <= from {
+            return (first, step, 0);
+        }
+        let n = (to - first).div_euclid(step) + i64::from((to - first).rem_euclid(step) > 0);
+        (first, step, usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// Step `i`'s interval as the window cuts it.
+    pub fn step_window(&self, i: usize) -> TimeWindow {
+        let (first, step, _) = self.steps();
+        let start = first.saturating_add(step.saturating_mul(i as i64));
+        let at = |us: i64| DateTime::from_timestamp_micros(us).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        TimeWindow {
+            from: Some(at(start.max(bound_micros(self.from)))),
+            to: Some(at(start.saturating_add(step).min(bound_micros(self.to)))),
+        }
+    }
+}
+
 /// Aggregates of one type over one window. Every number is finite.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Aggregates {

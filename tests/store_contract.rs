@@ -219,6 +219,7 @@ contract_with_backend!(
     out_of_order_points_into_rolled_up_buckets,
     windows_cut_at_every_edge,
     concurrent_writers_are_all_counted,
+    series_steps_match_their_intervals,
 );
 
 contract!(

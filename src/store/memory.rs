@@ -44,7 +44,9 @@ use parking_lot::RwLock;
 use self::bucket::MINUTE_US;
 use self::state::State;
 use super::{Idempotent, MetricStore, Recorded, StoreError, StoreLimits, StoreStats};
-use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo, bound_micros};
+use crate::domain::{
+    Aggregates, Metric, MetricType, SeriesWindow, TimeWindow, TypeInfo, bound_micros,
+};
 
 /// Minute buckets evicted per write-lock hold by `evict_expired`, to keep readers flowing.
 const EVICT_CHUNK: usize = 1024;
@@ -214,6 +216,25 @@ impl MetricStore for MemoryStore {
             .series(metric_type)
             .map(|series| series.summarize(from, to))
             .unwrap_or_default())
+    }
+
+    async fn series(
+        &self,
+        metric_type: &MetricType,
+        window: SeriesWindow,
+    ) -> Result<Vec<Aggregates>, StoreError> {
+        let (_, _, steps) = window.steps();
+        let state = self.state.read();
+        let Some(series) = state.series(metric_type) else {
+            return Ok(vec![Aggregates::default(); steps]);
+        };
+        Ok((0..steps)
+            .map(|i| {
+                let w = window.step_window(i);
+                let bound = |t: Option<DateTime<Utc>>| t.map_or(i64::MAX, bound_micros);
+                series.summarize(bound(w.from), bound(w.to))
+            })
+            .collect())
     }
 
     async fn recent(

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Aggregates, IdempotencyKey, Metric, MetricType, TimeWindow, TypeInfo};
+use crate::domain::{
+    Aggregates, IdempotencyKey, Metric, MetricType, SeriesWindow, TimeWindow, TypeInfo,
+};
 
 pub use in_flight::KeysInFlight;
 pub use memory::{MemoryStore, MemoryStoreConfig};
@@ -112,6 +114,22 @@ pub trait MetricStore: Send + Sync + 'static {
         metric_type: &MetricType,
         window: TimeWindow,
     ) -> Result<Aggregates, StoreError>;
+
+    /// Aggregates of `metric_type` over each step of `window`, oldest first: each equal to
+    /// what `summarize` answers for that step's interval. This default asks `summarize`
+    /// once a step; the stores answer from their buckets in one pass.
+    async fn series(
+        &self,
+        metric_type: &MetricType,
+        window: SeriesWindow,
+    ) -> Result<Vec<Aggregates>, StoreError> {
+        let (_, _, steps) = window.steps();
+        let mut out = Vec::with_capacity(steps);
+        for i in 0..steps {
+            out.push(self.summarize(metric_type, window.step_window(i)).await?);
+        }
+        Ok(out)
+    }
 
     /// The newest `limit` points of `metric_type`, newest first.
     async fn recent(

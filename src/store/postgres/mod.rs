@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Idempotent, MetricStore, Recorded, StoreError, StoreStats};
 use crate::breaker::Breaker;
 use crate::config::DatabaseSettings;
-use crate::domain::{Aggregates, Metric, MetricType, TimeWindow, TypeInfo};
+use crate::domain::{Aggregates, Metric, MetricType, SeriesWindow, TimeWindow, TypeInfo};
 use guard::guarded;
 use writer::{Committed, Pending, PendingKey, Writer};
 
@@ -266,6 +266,15 @@ impl MetricStore for PostgresStore {
     ) -> Result<Aggregates, StoreError> {
         self.check_ready()?;
         summary::summarize(self, metric_type, window).await
+    }
+
+    async fn series(
+        &self,
+        metric_type: &MetricType,
+        window: SeriesWindow,
+    ) -> Result<Vec<Aggregates>, StoreError> {
+        self.check_ready()?;
+        summary::series(self, metric_type, window).await
     }
 
     async fn recent(

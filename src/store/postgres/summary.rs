@@ -14,7 +14,7 @@ use futures_util::TryStreamExt;
 
 use super::rollup::{self, DAY_US, HOUR_US, MINUTE_US};
 use super::{PostgresStore, guarded};
-use crate::domain::{Aggregates, MetricType, TimeWindow, bound_micros};
+use crate::domain::{Aggregates, MetricType, SeriesWindow, TimeWindow, bound_micros};
 use crate::store::StoreError;
 use crate::store::rollup::Summary;
 
@@ -132,8 +132,9 @@ pub(super) struct Plan {
 }
 
 impl Plan {
-    /// The window `[from, to)` when rollups cover the times before `watermark`.
-    pub fn new(window: Span, watermark: i64) -> Plan {
+    /// The window `[from, to)` when rollups cover the times before `watermark`, using
+    /// rollups no wider than `coarsest` (µs: a day, an hour, a minute, or 0 for none).
+    pub fn new(window: Span, watermark: i64, coarsest: i64) -> Plan {
         let covered = Span {
             lo: window.lo,
             hi: window.hi.min(watermark),
@@ -151,9 +152,14 @@ impl Plan {
                 raw: [beyond, Span::EMPTY, Span::EMPTY],
             };
         }
-        let days = covered.whole(DAY_US);
-        let hours = covered.whole(HOUR_US);
-        let minutes = covered.whole(MINUTE_US);
+        let level = |width: i64| {
+            if coarsest >= width {
+                covered.whole(width)
+            } else {
+                Span::EMPTY
+            }
+        };
+        let (days, hours, minutes) = (level(DAY_US), level(HOUR_US), level(MINUTE_US));
         let [edge_lo, edge_hi] = covered.around(minutes);
         Plan {
             days,
@@ -174,10 +180,55 @@ pub(super) async fn summarize(
         lo: window.from.map_or(i64::MIN, bound_micros),
         hi: window.to.map_or(i64::MAX, bound_micros),
     };
-    if span.is_empty() {
-        return Ok(Aggregates::default());
+    let mut one = [Summary::new()];
+    if !span.is_empty() {
+        read(store, metric_type, span, DAY_US, |_| 0, &mut one).await?;
     }
-    let plan = Plan::new(span, store.watermark());
+    let [summary] = one;
+    Ok(summary.finish())
+}
+
+/// Aggregates per step of `window`, in the same one statement: rollups no wider than the
+/// widest of a day, an hour and a minute that divides the step (each then lies inside one
+/// step), raw rows for the rest. A step below a minute (or not a whole number of minutes)
+/// reads raw rows only.
+pub(super) async fn series(
+    store: &PostgresStore,
+    metric_type: &MetricType,
+    window: SeriesWindow,
+) -> Result<Vec<Aggregates>, StoreError> {
+    let (first, step, steps) = window.steps();
+    let mut buckets: Vec<Summary> = (0..steps).map(|_| Summary::new()).collect();
+    if steps > 0 {
+        let span = Span {
+            lo: bound_micros(window.from),
+            hi: bound_micros(window.to),
+        };
+        let coarsest = [DAY_US, HOUR_US, MINUTE_US]
+            .into_iter()
+            .find(|width| step % width == 0)
+            .unwrap_or(0);
+        let pick = |t: i64| {
+            usize::try_from((t - first).div_euclid(step))
+                .unwrap_or(0)
+                .min(steps - 1)
+        };
+        read(store, metric_type, span, coarsest, pick, &mut buckets).await?;
+    }
+    Ok(buckets.into_iter().map(Summary::finish).collect())
+}
+
+/// Reads `span` of one type into `buckets`: each row into `buckets[pick(t)]`, `t` a time
+/// inside the row's bucket (a rollup's first point, a partial's minute, a raw point's own).
+async fn read(
+    store: &PostgresStore,
+    metric_type: &MetricType,
+    span: Span,
+    coarsest: i64,
+    pick: impl Fn(i64) -> usize + Send + Sync,
+    buckets: &mut [Summary],
+) -> Result<(), StoreError> {
+    let plan = Plan::new(span, store.watermark(), coarsest);
     let mut query = sqlx::query_as::<_, Mixed>(STATEMENT.as_str()).bind(metric_type.as_str());
     let spans = std::iter::once(plan.days)
         .chain(plan.hours)
@@ -192,36 +243,45 @@ pub(super) async fn summarize(
     let wanted =
         |t: &str, minute: i64| t == ty && plan.deltas.lo <= minute && minute < plan.deltas.hi;
     let read = async {
-        let mut summary = Summary::new();
         let mut partials = Vec::new();
         let mut rows = query.fetch(&store.pool);
         while let Some(row) = rows.try_next().await? {
-            take(&mut summary, row, wanted, &mut partials)
+            take(buckets, &pick, row, wanted, &mut partials)
                 .map_err(|e| sqlx::Error::Decode(e.into()))?;
         }
-        Ok(summary)
+        Ok(())
     };
-    let summary = guarded(&store.breaker, store.timeout, "summary", read).await?;
-    Ok(summary.finish())
+    guarded(&store.breaker, store.timeout, "summary", read).await
 }
 
-/// Merges one row of the statement into `summary`: a raw point, a rollup, or the wanted
+/// Merges one row of the statement into its bucket: a raw point, a rollup, or the wanted
 /// partials of a `rollup_delta` row (`partials` is scratch space).
 fn take(
-    summary: &mut Summary,
+    buckets: &mut [Summary],
+    pick: &impl Fn(i64) -> usize,
     row: Mixed,
     wanted: impl FnMut(&str, i64) -> bool,
     partials: &mut Vec<rollup::Unpacked>,
 ) -> Result<(), String> {
+    fn bucket<'b>(
+        buckets: &'b mut [Summary],
+        pick: &impl Fn(i64) -> usize,
+        t: i64,
+    ) -> Result<&'b mut Summary, String> {
+        buckets
+            .get_mut(pick(t))
+            .ok_or_else(|| "a row outside the buckets".to_owned())
+    }
     match row {
         (_, _, _, _, _, _, _, _, Some(ts), Some(value), _) => {
-            summary.add(rollup::micros(ts), value);
+            let ts = rollup::micros(ts);
+            bucket(buckets, pick, ts)?.add(ts, value);
         }
         (_, _, _, _, _, _, _, _, None, None, Some(packed)) => {
             partials.clear();
             rollup::unpack(&packed, wanted, partials).map_err(|e| e.to_string())?;
             for p in partials.iter() {
-                summary.merge(&p.agg, &p.sketch);
+                bucket(buckets, pick, p.minute)?.merge(&p.agg, &p.sketch);
             }
         }
         (
@@ -239,7 +299,7 @@ fn take(
         ) => {
             let (agg, sketch) = rollup::decode((count, sum, min, max, first, last, latest, state))
                 .map_err(|e| e.to_string())?;
-            summary.merge(&agg, &sketch);
+            bucket(buckets, pick, agg.first_ts)?.merge(&agg, &sketch);
         }
         _ => return Err("a summary row with missing columns".into()),
     }
@@ -261,7 +321,7 @@ mod tests {
 
     #[test]
     fn the_whole_store_reads_days_and_partials_only() {
-        let plan = Plan::new(OPEN, i64::MAX);
+        let plan = Plan::new(OPEN, i64::MAX, DAY_US);
         assert_eq!(plan.days, OPEN);
         assert!(plan.hours.iter().chain(&plan.minutes).all(|s| s.is_empty()));
         assert!(plan.raw.iter().all(|s| s.is_empty()));
@@ -273,7 +333,7 @@ mod tests {
         // From 2 days + 3 h + 4 min + 5 µs to 5 days + 6 h + 7 min (exactly).
         let from = 2 * DAY_US + 3 * HOUR_US + 4 * MINUTE_US + 5;
         let to = 5 * DAY_US + 6 * HOUR_US + 7 * MINUTE_US;
-        let plan = Plan::new(span(from, to), i64::MAX);
+        let plan = Plan::new(span(from, to), i64::MAX, DAY_US);
         assert_eq!(plan.days, span(3 * DAY_US, 5 * DAY_US));
         let h = |d: i64, h: i64| d * DAY_US + h * HOUR_US;
         assert_eq!(plan.hours, [span(h(2, 4), h(3, 0)), span(h(5, 0), h(5, 6))]);
@@ -289,19 +349,35 @@ mod tests {
 
     #[test]
     fn a_window_inside_one_minute_is_raw_rows() {
-        let plan = Plan::new(span(10, 20), i64::MAX);
+        let plan = Plan::new(span(10, 20), i64::MAX, DAY_US);
         assert!(plan.deltas.is_empty() && plan.days.is_empty());
         assert_eq!(plan.raw[0], span(10, 20));
         assert!(plan.raw[1].is_empty() && plan.raw[2].is_empty());
     }
 
     #[test]
+    fn a_series_reads_no_rollup_wider_than_its_step_allows() {
+        let window = span(DAY_US - 90 * MINUTE_US, 3 * DAY_US);
+        let hourly = Plan::new(window, i64::MAX, HOUR_US);
+        assert!(hourly.days.is_empty());
+        assert_eq!(hourly.hours[0], span(DAY_US - HOUR_US, 3 * DAY_US));
+        assert_eq!(
+            hourly.minutes[0],
+            span(DAY_US - 90 * MINUTE_US, DAY_US - HOUR_US)
+        );
+        let raw = Plan::new(window, i64::MAX, 0);
+        assert!(raw.days.is_empty() && raw.deltas.is_empty());
+        assert!(raw.hours.iter().chain(&raw.minutes).all(|s| s.is_empty()));
+        assert_eq!(raw.raw[0], window);
+    }
+
+    #[test]
     fn times_past_the_backfill_watermark_are_raw_rows() {
-        let plan = Plan::new(OPEN, 3 * DAY_US + 5);
+        let plan = Plan::new(OPEN, 3 * DAY_US + 5, DAY_US);
         assert_eq!(plan.days, span(i64::MIN, 3 * DAY_US));
         assert_eq!(plan.raw[1], span(3 * DAY_US, 3 * DAY_US + 5));
         assert_eq!(plan.raw[2], span(3 * DAY_US + 5, i64::MAX));
-        let nothing = Plan::new(OPEN, i64::MIN);
+        let nothing = Plan::new(OPEN, i64::MIN, DAY_US);
         assert_eq!(nothing.raw, [OPEN, Span::EMPTY, Span::EMPTY]);
         assert!(nothing.deltas.is_empty() && nothing.days.is_empty());
     }
