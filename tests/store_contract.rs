@@ -349,6 +349,22 @@ fn assert_summary(what: &str, got: &Aggregates, points: &[Metric], name: &str, w
     }
 }
 
+/// Every window over every named type, against brute force.
+async fn check(
+    what: &str,
+    store: &Arc<dyn MetricStore>,
+    points: &[Metric],
+    names: &[&str],
+    windows: &[TimeWindow],
+) {
+    for name in names {
+        for &w in windows {
+            let got = summary(store, name, w).await;
+            assert_summary(what, &got, points, name, w);
+        }
+    }
+}
+
 mod cases {
     use std::collections::{BTreeMap, HashSet};
     use std::sync::atomic::AtomicBool;

@@ -200,18 +200,3 @@ fn windows(rng: &mut rand::rngs::StdRng, base: DateTime<Utc>) -> Vec<TimeWindow>
     }
     windows
 }
-
-async fn check(
-    what: &str,
-    store: &Arc<dyn MetricStore>,
-    points: &[Metric],
-    names: &[&str],
-    windows: &[TimeWindow],
-) {
-    for name in names {
-        for &w in windows {
-            let got = summary(store, name, w).await;
-            assert_summary(what, &got, points, name, w);
-        }
-    }
-}

@@ -37,21 +37,6 @@ fn random_windows(
     windows
 }
 
-async fn check(
-    what: &str,
-    store: &Arc<dyn MetricStore>,
-    points: &[Metric],
-    names: &[&str],
-    windows: &[TimeWindow],
-) {
-    for name in names {
-        for &w in windows {
-            let got = summary(store, name, w).await;
-            assert_summary(what, &got, points, name, w);
-        }
-    }
-}
-
 /// 1,500 points of two types over two days arrive shuffled, in six waves of small
 /// batches; the backend settles after every other wave, so later waves land in minutes,
 /// hours and days already rolled up. Every window matches brute force after every wave.
