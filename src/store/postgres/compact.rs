@@ -14,7 +14,9 @@ use sqlx::{PgConnection, PgPool};
 use tokio::time::Instant;
 
 use super::PostgresStore;
-use super::rollup::{self, Columns, DAY_US, HOUR_US, MINUTE_US, PartialKey, Partials, Unpacked};
+use super::rollup::{
+    self, Columns, DAY_US, HOUR_US, MINUTE_US, PartialKey, Partials, Row, Unpacked,
+};
 use super::schema::{bounded, partitioned_days};
 use crate::store::rollup::{Agg, Sketch, Summary};
 
@@ -160,19 +162,15 @@ async fn fold_partials(
     Ok(())
 }
 
-/// A rollup row with its key: type, bucket, then `rollup::Row`'s columns.
-type KeyedRow = (
-    String,
-    DateTime<Utc>,
-    i64,
-    f64,
-    f64,
-    f64,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    f64,
-    Vec<u8>,
-);
+/// A rollup row with its key.
+#[derive(sqlx::FromRow)]
+struct KeyedRow {
+    #[sqlx(rename = "type")]
+    ty: String,
+    bucket: DateTime<Utc>,
+    #[sqlx(flatten)]
+    row: Row,
+}
 
 /// Merges `fresh` into the rows of `table` (existing ones first: the fresh points came later).
 async fn merge_into(
@@ -185,7 +183,7 @@ async fn merge_into(
         .map(|(ty, bucket, _)| (*ty, rollup::time(*bucket)))
         .unzip();
     let existing: Vec<KeyedRow> = sqlx::query_as(&format!(
-        "SELECT r.type, r.bucket, r.count, r.sum, r.min, r.max, r.first_ts, r.last_ts, \
+        "SELECT r.type, r.bucket, r.count, r.min, r.max, r.first_ts, r.last_ts, \
            r.latest, r.state \
          FROM {table} r JOIN UNNEST($1::text[], $2::timestamptz[]) AS k(type, bucket) \
            ON r.type = k.type AND r.bucket = k.bucket"
@@ -196,9 +194,9 @@ async fn merge_into(
     .await?;
     let mut existing: HashMap<(String, i64), (Agg, Sketch)> = existing
         .into_iter()
-        .map(|(ty, bucket, a, b, c, d, e, f, g, h)| {
-            let decoded = rollup::decode((a, b, c, d, e, f, g, h)).map_err(decode_error)?;
-            Ok(((ty, rollup::micros(bucket)), decoded))
+        .map(|k| {
+            let decoded = rollup::decode(k.row).map_err(decode_error)?;
+            Ok(((k.ty, rollup::micros(k.bucket)), decoded))
         })
         .collect::<Result<_, sqlx::Error>>()?;
     let mut columns = Columns::default();

@@ -14,8 +14,23 @@ use super::rollup;
 /// Per type (in byte order, as the embedded store sorts): points and newest timestamp.
 pub type Listing = BTreeMap<String, (u64, i64)>;
 
+/// The first `limit` types after `after`: from the rollups when they cover every row
+/// (`covered`), else from the rows.
+pub async fn page(
+    pool: &PgPool,
+    covered: bool,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Listing, sqlx::Error> {
+    if covered {
+        from_rollups(pool, after, limit).await
+    } else {
+        from_rows(pool, after, limit).await
+    }
+}
+
 /// The first `limit` types after `after`, from the rollups.
-pub async fn from_rollups(
+async fn from_rollups(
     pool: &PgPool,
     after: Option<&str>,
     limit: usize,
@@ -69,7 +84,7 @@ pub async fn from_rollups(
 }
 
 /// The same from the raw rows.
-pub async fn from_rows(
+async fn from_rows(
     pool: &PgPool,
     after: Option<&str>,
     limit: usize,

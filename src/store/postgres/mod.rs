@@ -307,23 +307,9 @@ impl MetricStore for PostgresStore {
     ) -> Result<Vec<TypeInfo>, StoreError> {
         self.check_ready()?;
         let after = after.map(MetricType::as_str);
-        let listing = if self.watermark() == i64::MAX {
-            guarded(
-                &self.breaker,
-                self.timeout,
-                "query",
-                listing::from_rollups(&self.pool, after, limit),
-            )
-            .await?
-        } else {
-            guarded(
-                &self.breaker,
-                self.timeout,
-                "query",
-                listing::from_rows(&self.pool, after, limit),
-            )
-            .await?
-        };
+        let covered = self.watermark() == i64::MAX;
+        let page = listing::page(&self.pool, covered, after, limit);
+        let listing = guarded(&self.breaker, self.timeout, "query", page).await?;
         if after.is_none() && listing.len() < limit {
             // The whole listing: the count is known.
             self.types.store(listing.len() as u64, Ordering::Relaxed);

@@ -14,18 +14,18 @@ pub const MINUTE_US: i64 = 60_000_000;
 pub const HOUR_US: i64 = 60 * MINUTE_US;
 pub const DAY_US: i64 = 24 * HOUR_US;
 
-/// The columns of a rollup row after its key, in table order:
-/// count, sum, min, max, first_ts, last_ts, latest, state.
-pub type Row = (
-    i64,
-    f64,
-    f64,
-    f64,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    f64,
-    Vec<u8>,
-);
+/// The columns of a rollup row after its key (type and bucket) that tally reads back: its
+/// `sum` column is for operators, the exact sum being in `state`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    pub count: i64,
+    pub min: f64,
+    pub max: f64,
+    pub first_ts: DateTime<Utc>,
+    pub last_ts: DateTime<Utc>,
+    pub latest: f64,
+    pub state: Vec<u8>,
+}
 
 pub fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -37,17 +37,16 @@ pub fn time(micros: i64) -> DateTime<Utc> {
 
 /// A row's aggregates and sketch.
 pub fn decode(row: Row) -> Result<(Agg, Sketch), StoreError> {
-    let (count, _sum, min, max, first, last, latest, state) = row;
-    let (sum, sketch) = decode_state(&state)
+    let (sum, sketch) = decode_state(&row.state)
         .map_err(|e| StoreError::Unavailable(format!("a rollup row is unreadable: {e}")))?;
     let agg = Agg {
-        count: count.max(0) as u64,
+        count: row.count.max(0) as u64,
         sum,
-        min,
-        max,
-        first_ts: micros(first),
-        last_ts: micros(last),
-        latest,
+        min: row.min,
+        max: row.max,
+        first_ts: micros(row.first_ts),
+        last_ts: micros(row.last_ts),
+        latest: row.latest,
     };
     Ok((agg, sketch))
 }
@@ -348,16 +347,15 @@ mod tests {
         }
         let columns = partials.columns();
         assert_eq!(columns.types.len(), 1);
-        let row: Row = (
-            columns.counts[0],
-            columns.sums[0],
-            columns.mins[0],
-            columns.maxs[0],
-            columns.firsts[0],
-            columns.lasts[0],
-            columns.latests[0],
-            columns.states[0].clone(),
-        );
+        let row = Row {
+            count: columns.counts[0],
+            min: columns.mins[0],
+            max: columns.maxs[0],
+            first_ts: columns.firsts[0],
+            last_ts: columns.lasts[0],
+            latest: columns.latests[0],
+            state: columns.states[0].clone(),
+        };
         let (agg, sketch) = decode(row).unwrap();
         let mut summary = Summary::new();
         summary.merge(&agg, &sketch);

@@ -24,7 +24,6 @@ type Mixed = (
     Option<i64>,
     Option<f64>,
     Option<f64>,
-    Option<f64>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
     Option<f64>,
@@ -34,9 +33,11 @@ type Mixed = (
     Option<Vec<u8>>,
 );
 
-const ROLLUP_COLUMNS: &str = "count, sum, min, max, first_ts, last_ts, latest, state, \
+/// A rollup's columns as `rollup::Row` reads them (its `sum` column is for operators:
+/// the exact sum is in `state`).
+const ROLLUP_COLUMNS: &str = "count, min, max, first_ts, last_ts, latest, state, \
      NULL::timestamptz, NULL::float8, NULL::bytea";
-const NO_ROLLUP: &str = "NULL::int8, NULL::float8, NULL::float8, NULL::float8, \
+const NO_ROLLUP: &str = "NULL::int8, NULL::float8, NULL::float8, \
      NULL::timestamptz, NULL::timestamptz, NULL::float8, NULL::bytea";
 
 /// `bucket` (or `ts`) in `[$lo, $hi)`; a null bound is open.
@@ -273,11 +274,11 @@ fn take(
             .ok_or_else(|| "a row outside the buckets".to_owned())
     }
     match row {
-        (_, _, _, _, _, _, _, _, Some(ts), Some(value), _) => {
+        (_, _, _, _, _, _, _, Some(ts), Some(value), _) => {
             let ts = rollup::micros(ts);
             bucket(buckets, pick, ts)?.add(ts, value);
         }
-        (_, _, _, _, _, _, _, _, None, None, Some(packed)) => {
+        (_, _, _, _, _, _, _, None, None, Some(packed)) => {
             partials.clear();
             rollup::unpack(&packed, wanted, partials).map_err(|e| e.to_string())?;
             for p in partials.iter() {
@@ -286,7 +287,6 @@ fn take(
         }
         (
             Some(count),
-            Some(sum),
             Some(min),
             Some(max),
             Some(first),
@@ -297,8 +297,16 @@ fn take(
             None,
             None,
         ) => {
-            let (agg, sketch) = rollup::decode((count, sum, min, max, first, last, latest, state))
-                .map_err(|e| e.to_string())?;
+            let row = rollup::Row {
+                count,
+                min,
+                max,
+                first_ts: first,
+                last_ts: last,
+                latest,
+                state,
+            };
+            let (agg, sketch) = rollup::decode(row).map_err(|e| e.to_string())?;
             bucket(buckets, pick, agg.first_ts)?.merge(&agg, &sketch);
         }
         _ => return Err("a summary row with missing columns".into()),
