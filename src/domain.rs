@@ -174,9 +174,55 @@ pub struct SummaryReport {
 impl SummaryReport {
     /// Whether every number is finite (only such reports are cached).
     pub fn is_finite(&self) -> bool {
-        let a = &self.aggregates;
+        self.aggregates.is_finite()
+    }
+}
+
+/// A time series as answered: the steps of one type's window, oldest first. This is what
+/// the read-through cache keeps for `GET /api/metrics/series`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SeriesReport {
+    pub metric_type: String,
+    pub period: String,
+    /// The step, in its shortest spelling (`90m`, not `1h30m`).
+    pub step: String,
+    /// Whether the service chose the step (none was asked for).
+    pub step_chosen: bool,
+    /// The first step's start and the last step's end.
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub points: Vec<SeriesPoint>,
+}
+
+/// One step of a series: its start and the aggregates of its interval.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SeriesPoint {
+    pub start: DateTime<Utc>,
+    /// The window covers only part of the step: retention cut it, or it is still running.
+    pub partial: bool,
+    pub aggregates: Aggregates,
+}
+
+impl SeriesReport {
+    /// Whether every number is finite (only such reports are cached).
+    pub fn is_finite(&self) -> bool {
+        self.points.iter().all(|p| p.aggregates.is_finite())
+    }
+}
+
+impl Aggregates {
+    /// Whether every number is finite.
+    pub fn is_finite(&self) -> bool {
         [
-            a.sum, a.average, a.min, a.max, a.latest, a.p50, a.p90, a.p95, a.p99,
+            self.sum,
+            self.average,
+            self.min,
+            self.max,
+            self.latest,
+            self.p50,
+            self.p90,
+            self.p95,
+            self.p99,
         ]
         .iter()
         .flatten()

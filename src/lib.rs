@@ -8,6 +8,7 @@ pub mod domain;
 pub mod http;
 pub mod limiter;
 pub mod redis;
+pub mod series;
 pub mod server;
 pub mod startup;
 pub mod state;

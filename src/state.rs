@@ -9,10 +9,11 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::breaker::{Breaker, Breakers};
-use crate::cache::SummaryCache;
+use crate::cache::ReadCache;
 use crate::config::AdminTokens;
 use crate::limiter::{Identify, RateLimiter, SignInGuard};
 use crate::redis::Redis;
+use crate::series::TimeSeries;
 use crate::store::MetricStore;
 use crate::summary::Summaries;
 use crate::telemetry::Traffic;
@@ -32,9 +33,11 @@ pub struct AppState {
     pub redis: Arc<Redis>,
     /// `None` when rate limiting is turned off.
     pub limiter: Option<Arc<RateLimiter>>,
-    pub cache: Arc<SummaryCache>,
+    pub cache: Arc<ReadCache>,
     /// Summaries through the cache: what the API and the dashboard both ask.
     pub summaries: Summaries,
+    /// Time series through the cache: what the API and the dashboard's chart both ask.
+    pub series: TimeSeries,
     pub breakers: Arc<Breakers>,
     pub upstream: Upstream,
     pub admin_tokens: AdminTokens,

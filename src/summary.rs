@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use tracing::Instrument;
 
-use crate::cache::{Lookup, SummaryCache, SummaryKey};
+use crate::cache::{CacheKey, Lookup, ReadCache, Report};
 use crate::domain::{MetricType, Period, SummaryReport, TimeWindow};
 use crate::store::{MetricStore, StoreError};
 
@@ -44,7 +44,7 @@ impl SummaryQuery {
 
 /// The service: the cache in front of the store, and the window rules.
 pub struct Summaries {
-    cache: Arc<SummaryCache>,
+    cache: Arc<ReadCache>,
     store: Arc<dyn MetricStore>,
     retention: Duration,
     max_future_skew: Duration,
@@ -52,7 +52,7 @@ pub struct Summaries {
 
 impl Summaries {
     pub fn new(
-        cache: Arc<SummaryCache>,
+        cache: Arc<ReadCache>,
         store: Arc<dyn MetricStore>,
         retention: Duration,
         max_future_skew: Duration,
@@ -67,27 +67,12 @@ impl Summaries {
 
     /// The summary asked for, from the cache or computed once for every caller asking.
     pub async fn lookup(&self, query: &SummaryQuery) -> Result<Lookup, StoreError> {
-        let key = SummaryKey::new(&query.metric_type, query.period);
-        let span = tracing::info_span!(
-            "cache.lookup",
-            cache.tier = tracing::field::Empty,
-            cache.result = tracing::field::Empty,
-        );
-        let lookup = match span.in_scope(|| self.cache.fresh_from_memory(&key)) {
-            Some(hit) => hit,
-            None => {
-                let (store, query) = (Arc::clone(&self.store), query.clone());
-                let (retention, skew) = (self.retention, self.max_future_skew);
-                let compute = move || compute(store, query, retention, skew);
-                // Boxed: the cache's future is kilobytes, and every endpoint layer
-                // around the handler would otherwise hold (and move) a copy of it.
-                Box::pin(self.cache.get(&key, compute).instrument(span.clone())).await?
-            }
-        };
-        let (tier, result) = lookup.trace_fields();
-        span.record("cache.tier", tier);
-        span.record("cache.result", result);
-        Ok(lookup)
+        let key = CacheKey::summary(&query.metric_type, query.period);
+        let (store, query) = (Arc::clone(&self.store), query.clone());
+        let (retention, skew) = (self.retention, self.max_future_skew);
+        self.cache
+            .read_through(&key, move || compute(store, query, retention, skew))
+            .await
     }
 }
 
@@ -97,7 +82,7 @@ async fn compute(
     query: SummaryQuery,
     retention: Duration,
     skew: Duration,
-) -> Result<SummaryReport, StoreError> {
+) -> Result<Report, StoreError> {
     let (from, to) = window(Utc::now(), query.period, retention, skew);
     // Validation keeps every stored point at or before `to`: no upper bound needed.
     let window = TimeWindow {
@@ -111,13 +96,13 @@ async fn compute(
             metric.type.len = query.metric_type.as_str().len()
         ))
         .await?;
-    Ok(SummaryReport {
+    Ok(Report::Summary(SummaryReport {
         metric_type: query.metric_type.as_str().to_owned(),
         period: query.period_raw,
         from,
         to,
         aggregates,
-    })
+    }))
 }
 
 /// The window of a summary asked at `now`: `period` back (at most the retention), to the
@@ -125,7 +110,7 @@ async fn compute(
 /// Checked and clamped: a retention (or skew) of a million years is a valid setting that
 /// reaches past what a date holds. No point is older than 1970 (ingest refuses those),
 /// and RFC 3339 ends with year 9999.
-fn window(
+pub(crate) fn window(
     now: DateTime<Utc>,
     period: Period,
     retention: Duration,

@@ -16,6 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "services",
         &[
             "summary",
+            "series",
             "limiter",
             "cache",
             "upstream",

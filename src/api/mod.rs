@@ -12,6 +12,7 @@ pub mod metric_input;
 pub mod payload;
 pub mod query;
 mod responses;
+pub mod series;
 pub mod spec;
 pub mod summary;
 

@@ -12,6 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::ApiTags;
 use super::ingest::MetricView;
 use super::responses::ReadError;
+use super::series::{self, SeriesReply};
 use super::summary::{self, SummaryReply};
 use crate::domain::MetricType;
 use crate::http::problem::FieldError;
@@ -85,6 +86,52 @@ impl QueryApi {
         period: Query<Option<String>>,
     ) -> Result<SummaryReply, ReadError> {
         summary::answer(&state, &metric_type, period.0).await
+    }
+
+    /// Time series of a metric type
+    ///
+    /// The last `ceil(period / step)` steps of `step`, ending with the step that holds
+    /// now, oldest first, each with the aggregates of its points. Every step is present;
+    /// one without points has `count` 0 and null aggregates.
+    ///
+    /// **Alignment.** Steps start at multiples of `step` since 1970-01-01T00:00:00Z, in
+    /// UTC (PostgreSQL's `date_bin` with that origin): `1h` steps start on the hour, `1d`
+    /// steps at midnight UTC, `7d` steps on Thursdays. Calls a minute apart share their
+    /// full steps. `from` is the first step's start and `to` the last step's end. The
+    /// last step is still running and the first may be cut by retention: both say
+    /// `partial`.
+    ///
+    /// **Steps.** Whole seconds: below a minute, a divisor of it (1s, 2s, 3s, 4s, 5s, 6s,
+    /// 10s, 12s, 15s, 20s, 30s), where the store reads each step's raw points (exact, at
+    /// the cost of the points); from a minute up, whole minutes (`5m`, `1h`, `1d`, up to
+    /// `3650d`), where it merges minute buckets and hour and day rollups. Without `step`
+    /// the service chooses the longest of 1s, 2s, 5s, 10s, 15s, 30s, 1m, 2m, 5m, 10m,
+    /// 15m, 30m, 1h, 2h, 3h, 6h, 12h, 1d, 2d, 7d, 28d that gives at least 60 steps, and
+    /// says so (`step_chosen`).
+    ///
+    /// **Limits.** At most `SERIES_MAX_POINTS` steps (default 1,440: a day at `1m`); more
+    /// is a 422 naming `step` and the smallest step allowed. A parameter that cannot be
+    /// parsed is a 400. Answered through the summary's read-through cache (`Age`,
+    /// `Cache-Status`) and limited by the read quota.
+    #[oai(
+        path = "/api/metrics/series",
+        method = "get",
+        operation_id = "get_series"
+    )]
+    async fn series(
+        &self,
+        state: Data<&Arc<AppState>>,
+        /// Metric type name.
+        #[oai(name = "type")]
+        metric_type: Query<String>,
+        /// How far back: `all` (default: everything retained), `hourly`, `daily` or a
+        /// duration in whole units (`30s`, `15m`, `6h`, `7d`, `1h30m`).
+        period: Query<Option<String>>,
+        /// Step length: `1s`…`30s` dividing a minute, or whole minutes (`1m`, `5m`, `1h`,
+        /// `1d`). Absent: chosen for 60 to about 210 steps.
+        step: Query<Option<String>>,
+    ) -> Result<SeriesReply, ReadError> {
+        series::answer(&state, &metric_type, period.0.as_deref(), step.0.as_deref()).await
     }
 
     /// Newest raw points of a type

@@ -102,6 +102,16 @@ impl ReadError {
     pub fn invalid(errors: Vec<crate::http::problem::FieldError>) -> Self {
         Self::Unprocessable(Json(Problem::validation(errors)))
     }
+
+    /// A query parameter that cannot be parsed at all (400), each one named.
+    pub fn unparseable(errors: Vec<crate::http::problem::FieldError>) -> Self {
+        Self::BadRequest(Json(Problem {
+            problem_type: "urn:tally:problem:unparseable-parameter".into(),
+            title: "Unparseable parameter".into(),
+            status: StatusCode::BAD_REQUEST.as_u16(),
+            ..Problem::validation(errors)
+        }))
+    }
 }
 
 impl WriteError {

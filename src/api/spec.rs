@@ -22,6 +22,17 @@ const UNITS: &str = "nsec|ns|usec|us|µs|msec|ms|seconds|second|secs|sec|s|minut
 /// A period, as `Period::parse` reads it: `all`, `hourly`, `daily` or humantime's compact
 /// durations (no spaces) of whole numbers up to 9 digits, at least one of them not zero.
 fn period_pattern() -> String {
+    format!("^(all|hourly|daily|{})$", duration_pattern())
+}
+
+/// A series step: a compact duration as in a period (the step rules, whole seconds that
+/// divide a minute or whole minutes, are checked by the service: 422).
+fn step_pattern() -> String {
+    format!("^{}$", duration_pattern())
+}
+
+/// Humantime's compact durations of whole numbers, at least one of them not zero.
+fn duration_pattern() -> String {
     let any = format!("([0-9]{{1,9}}({UNITS}))");
     // A number of at most 9 digits that is not zero: its first nonzero digit is the
     // first, second, ... or ninth.
@@ -32,7 +43,7 @@ fn period_pattern() -> String {
         })
         .collect::<Vec<_>>()
         .join("|");
-    format!("^(all|hourly|daily|{any}*({nonzero})({UNITS}){any}*)$")
+    format!("({any}*({nonzero})({UNITS}){any}*)")
 }
 
 /// The served document, computed once.
@@ -111,11 +122,15 @@ pub fn complete(spec: &mut Value) -> Vec<String> {
     let type_name = json!({"minLength": 1, "maxLength": MAX_TYPE_LEN, "pattern": TYPE_PATTERN});
     let limit = json!({"minimum": 1, "maximum": super::query::MAX_LIMIT});
     let period = json!({"minLength": 1, "maxLength": 32, "pattern": period_pattern()});
+    let step = json!({"minLength": 2, "maxLength": 32, "pattern": step_pattern()});
     for (path, name, rules) in [
         ("/api/metrics", "type", &type_name),
         ("/api/metrics", "limit", &limit),
         ("/api/metrics/summary", "type", &type_name),
         ("/api/metrics/summary", "period", &period),
+        ("/api/metrics/series", "type", &type_name),
+        ("/api/metrics/series", "period", &period),
+        ("/api/metrics/series", "step", &step),
         ("/api/metrics/types", "limit", &limit),
         ("/api/metrics/types", "cursor", &type_name),
     ] {

@@ -4,6 +4,8 @@
 //! the derived one parses each header name and formats each value on every
 //! request.
 
+use std::marker::PhantomData;
+
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use poem::http::header::{AGE, CONTENT_TYPE};
@@ -15,9 +17,11 @@ use poem_openapi::{ApiResponse, Object};
 
 use super::payload::RenderedJson;
 use super::responses::ReadError;
+use crate::cache::Lookup;
 use crate::domain::SummaryReport;
 use crate::http::problem::FieldError;
 use crate::state::AppState;
+use crate::store::StoreError;
 use crate::summary::SummaryQuery;
 
 const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
@@ -84,25 +88,43 @@ pub enum SummaryResponse {
 }
 
 /// A summary response: documented as [`SummaryResponse`], written directly.
+pub type SummaryReply = CachedReply<SummaryResponse>;
+
+/// A cached answer's response, documented as `D` (status, body, headers) and written
+/// directly: the body rendered once per cache entry, then `Cache-Status`, `X-Cache`
+/// and `Age`.
 #[derive(Debug)]
-pub struct SummaryReply {
+pub struct CachedReply<D> {
     body: Bytes,
     cache_status: String,
     x_cache: &'static str,
     age_secs: u64,
+    _documented: PhantomData<fn() -> D>,
 }
 
-impl ApiResponse for SummaryReply {
+impl<D> CachedReply<D> {
+    pub fn new(body: Bytes, lookup: &Lookup) -> Self {
+        Self {
+            body,
+            cache_status: lookup.cache_status(),
+            x_cache: lookup.x_cache(),
+            age_secs: lookup.age.as_secs(),
+            _documented: PhantomData,
+        }
+    }
+}
+
+impl<D: ApiResponse + Send> ApiResponse for CachedReply<D> {
     fn meta() -> MetaResponses {
-        SummaryResponse::meta()
+        D::meta()
     }
 
     fn register(registry: &mut Registry) {
-        SummaryResponse::register(registry);
+        D::register(registry);
     }
 }
 
-impl IntoResponse for SummaryReply {
+impl<D: Send> IntoResponse for CachedReply<D> {
     fn into_response(self) -> Response {
         let mut resp = Response::from(self.body);
         let headers = resp.headers_mut();
@@ -136,21 +158,22 @@ pub async fn answer(
     let lookup = state.summaries.lookup(&query).await?;
     let requested = query.period_raw;
     let entry = &lookup.entry;
+    let report = entry.summary().ok_or_else(wrong_kind)?;
     // Hits in the entry's own spelling of the period reuse its rendered body.
-    let body = if entry.report.period == requested {
+    let body = if report.period == requested {
         entry
             .rendered
-            .get_or_init(|| RenderedJson::render(&summary_view(&entry.report, requested)))
+            .get_or_init(|| RenderedJson::render(&summary_view(report, requested)))
             .clone()
     } else {
-        RenderedJson::render(&summary_view(&entry.report, requested))
+        RenderedJson::render(&summary_view(report, requested))
     };
-    Ok(SummaryReply {
-        body,
-        cache_status: lookup.cache_status(),
-        x_cache: lookup.x_cache(),
-        age_secs: lookup.age.as_secs(),
-    })
+    Ok(SummaryReply::new(body, &lookup))
+}
+
+/// A cache entry of another kind under a key of this one: a bug, answered as a failure.
+pub fn wrong_kind() -> StoreError {
+    StoreError::Unavailable("the cache answered with another kind of entry".into())
 }
 
 fn summary_view(report: &SummaryReport, period: String) -> Summary {

@@ -8,11 +8,29 @@ use bytes::Bytes;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::SummaryReport;
+use crate::domain::{SeriesReport, SummaryReport};
+
+/// What the cache keeps: the answer of a summary or of a series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Report {
+    Summary(SummaryReport),
+    Series(SeriesReport),
+}
+
+impl Report {
+    /// Whether every number is finite (only such reports are cached).
+    pub fn is_finite(&self) -> bool {
+        match self {
+            Report::Summary(r) => r.is_finite(),
+            Report::Series(r) => r.is_finite(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
-    pub report: SummaryReport,
+    pub report: Report,
     /// Wall-clock milliseconds when the store computed it (shared through
     /// Redis, so every instance agrees on the entry's age).
     pub computed_at_ms: i64,
@@ -23,11 +41,27 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(report: SummaryReport, computed_at_ms: i64) -> Self {
+    pub fn new(report: Report, computed_at_ms: i64) -> Self {
         Self {
             report,
             computed_at_ms,
             rendered: OnceLock::new(),
+        }
+    }
+
+    /// The summary held, if this is a summary's entry (as every `summary` key's is).
+    pub fn summary(&self) -> Option<&SummaryReport> {
+        match &self.report {
+            Report::Summary(r) => Some(r),
+            Report::Series(_) => None,
+        }
+    }
+
+    /// The series held, if this is a series' entry (as every `series` key's is).
+    pub fn series(&self) -> Option<&SeriesReport> {
+        match &self.report {
+            Report::Series(r) => Some(r),
+            Report::Summary(_) => None,
         }
     }
 }
@@ -88,7 +122,7 @@ mod tests {
             to: chrono::DateTime::UNIX_EPOCH,
             aggregates: Aggregates::default(),
         };
-        Entry::new(report, at)
+        Entry::new(Report::Summary(report), at)
     }
 
     #[test]

@@ -8,7 +8,7 @@ use foldhash::fast::RandomState;
 use moka::sync::Cache;
 
 use super::entry::SharedEntry;
-use super::keys::SummaryKey;
+use super::keys::CacheKey;
 
 #[derive(Clone)]
 pub struct LocalEntry {
@@ -39,7 +39,7 @@ impl LocalTier {
     }
 
     /// Any entry held for `key`, however old.
-    pub fn get(&self, key: &SummaryKey) -> Option<LocalEntry> {
+    pub fn get(&self, key: &CacheKey) -> Option<LocalEntry> {
         self.entries.get(key.as_str())
     }
 
@@ -48,7 +48,7 @@ impl LocalTier {
         now_ms - local.stored_at_ms < self.ttl_ms
     }
 
-    pub fn put(&self, key: &SummaryKey, entry: SharedEntry, now_ms: i64) {
+    pub fn put(&self, key: &CacheKey, entry: SharedEntry, now_ms: i64) {
         self.entries.insert(
             key.as_str().to_owned(),
             LocalEntry {

@@ -79,7 +79,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::cache::Entry;
+    use crate::cache::{Entry, Report};
     use crate::domain::{Aggregates, SummaryReport};
 
     fn lookup(status: CacheStatus, ttl_left: i64) -> Lookup {
@@ -91,7 +91,7 @@ mod tests {
             aggregates: Aggregates::default(),
         };
         Lookup {
-            entry: Arc::new(Entry::new(report, 0)),
+            entry: Arc::new(Entry::new(Report::Summary(report), 0)),
             status,
             age: Duration::ZERO,
             ttl_left,

@@ -1,4 +1,4 @@
-//! Read-through cache for summaries: a bounded in-process tier in front of
+//! Read-through cache for summaries and series: a bounded in-process tier in front of
 //! Redis, one computation per key at a time (single flight), stale-while-
 //! revalidate and stale-if-error (RFC 5861), and statistics.
 //!
@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-pub use entry::{Entry, Lifetimes};
-pub use keys::SummaryKey;
+pub use entry::{Entry, Lifetimes, Report};
+pub use keys::CacheKey;
 pub use lookup::{CacheStatus, Lookup};
 pub use stats::{CacheStats, TierStats};
 
@@ -34,14 +34,13 @@ use stats::{CacheCounters, Tier};
 
 use crate::breaker::Breaker;
 use crate::config::CacheSettings;
-use crate::domain::SummaryReport;
 use crate::redis::Redis;
 use crate::store::StoreError;
 
 /// Wall-clock milliseconds; injected so tests can move time.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
-pub struct SummaryCache {
+pub struct ReadCache {
     local: LocalTier,
     remote: Arc<RemoteTier>,
     flights: Arc<Flights>,
@@ -50,7 +49,7 @@ pub struct SummaryCache {
     clock: Clock,
 }
 
-impl SummaryCache {
+impl ReadCache {
     /// `breaker` is the shared `redis` breaker.
     pub fn new(settings: &CacheSettings, redis: Arc<Redis>, breaker: Arc<Breaker>) -> Self {
         let clock: Clock = Arc::new(|| chrono::Utc::now().timestamp_millis());
@@ -99,7 +98,7 @@ impl SummaryCache {
     /// A fresh memory-tier entry for `key`, counted as a memory hit, or
     /// `None` (nothing counted): the common case, answered without building
     /// `get`'s future, which is kilobytes. `get` covers everything else.
-    pub fn fresh_from_memory(&self, key: &SummaryKey) -> Option<Lookup> {
+    pub fn fresh_from_memory(&self, key: &CacheKey) -> Option<Lookup> {
         let now = (self.clock)();
         let local = self.local.get(key)?;
         let fresh = self.local.is_recent(&local, now)
@@ -110,12 +109,40 @@ impl SummaryCache {
         })
     }
 
-    /// The summary for `key`: from a tier, or computed by `compute` (at most
-    /// one computation per key at a time in this instance).
-    pub async fn get<F, Fut>(&self, key: &SummaryKey, compute: F) -> Result<Lookup, StoreError>
+    /// The answer for `key` through every tier, traced as a `cache.lookup` span (its
+    /// tier and result recorded): what the summary and series services call.
+    pub async fn read_through<F, Fut>(
+        &self,
+        key: &CacheKey,
+        compute: F,
+    ) -> Result<Lookup, StoreError>
     where
         F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<SummaryReport, StoreError>> + Send + 'static,
+        Fut: Future<Output = Result<Report, StoreError>> + Send + 'static,
+    {
+        let span = tracing::info_span!(
+            "cache.lookup",
+            cache.tier = tracing::field::Empty,
+            cache.result = tracing::field::Empty,
+        );
+        let lookup = match span.in_scope(|| self.fresh_from_memory(key)) {
+            Some(hit) => hit,
+            // Boxed: the cache's future is kilobytes, and every endpoint layer
+            // around the handler would otherwise hold (and move) a copy of it.
+            None => Box::pin(self.get(key, compute).instrument(span.clone())).await?,
+        };
+        let (tier, result) = lookup.trace_fields();
+        span.record("cache.tier", tier);
+        span.record("cache.result", result);
+        Ok(lookup)
+    }
+
+    /// The answer for `key`: from a tier, or computed by `compute` (at most
+    /// one computation per key at a time in this instance).
+    pub async fn get<F, Fut>(&self, key: &CacheKey, compute: F) -> Result<Lookup, StoreError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Report, StoreError>> + Send + 'static,
     {
         let now = (self.clock)();
         let local = self.local.get(key);
@@ -143,7 +170,7 @@ impl SummaryCache {
         }
         if let (Err(_), Some(entry)) = (&remote, &fallback) {
             // Redis cannot say (down, slow or skipped by the breaker): the
-            // memory copy stands in for it within the summary's own
+            // memory copy stands in for it within the answer's own
             // lifetimes. `CACHE_LOCAL_TTL_MS` only bounds how long memory
             // answers without asking Redis; without this, every request
             // past it recomputed while Redis was out.
@@ -200,7 +227,7 @@ impl SummaryCache {
             Err(reason) => match fallback.take() {
                 Some(stale) => {
                     self.counters.stale_if_error();
-                    tracing::warn!(key = key.as_str(), %reason, "serving a stale summary: the store failed");
+                    tracing::warn!(key = key.as_str(), %reason, "serving a stale answer: the store failed");
                     Ok(self.lookup(&stale, CacheStatus::StaleIfError, (self.clock)()))
                 }
                 None => Err(StoreError::Unavailable(reason)),
@@ -209,10 +236,10 @@ impl SummaryCache {
     }
 
     /// Starts one background recomputation of `key` unless one is running.
-    fn refresh<F, Fut>(&self, key: &SummaryKey, compute: F)
+    fn refresh<F, Fut>(&self, key: &CacheKey, compute: F)
     where
         F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<SummaryReport, StoreError>> + Send + 'static,
+        Fut: Future<Output = Result<Report, StoreError>> + Send + 'static,
     {
         let work = self.computation(key, compute).in_current_span();
         if self.flights.start_if_idle(key.as_str(), work) {
@@ -223,12 +250,12 @@ impl SummaryCache {
     /// Computes, then stores a successful finite result in both tiers.
     fn computation<F, Fut>(
         &self,
-        key: &SummaryKey,
+        key: &CacheKey,
         compute: F,
     ) -> impl Future<Output = flight::Outcome> + Send + 'static
     where
         F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<SummaryReport, StoreError>> + Send + 'static,
+        Fut: Future<Output = Result<Report, StoreError>> + Send + 'static,
     {
         let key = key.clone();
         let counters = Arc::clone(&self.counters);
@@ -239,7 +266,7 @@ impl SummaryCache {
             counters.computation();
             let report = compute().await.map_err(|e| e.to_string())?;
             if !report.is_finite() {
-                return Err("summary has non-finite numbers; not cached".into());
+                return Err("the answer has non-finite numbers; not cached".into());
             }
             let entry: SharedEntry = Arc::new(Entry::new(report, clock()));
             local.put(&key, Arc::clone(&entry), clock());

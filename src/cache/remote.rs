@@ -10,7 +10,7 @@ use fred::types::config::Options;
 use fred::types::{Expiration, SetOptions};
 
 use super::entry::Entry;
-use super::keys::SummaryKey;
+use super::keys::CacheKey;
 use crate::breaker::Breaker;
 use crate::redis::{Redis, RedisGate, Unreachable};
 
@@ -52,7 +52,7 @@ impl RemoteTier {
         }
     }
 
-    pub async fn get(&self, key: &SummaryKey) -> Result<Option<Entry>, RemoteError> {
+    pub async fn get(&self, key: &CacheKey) -> Result<Option<Entry>, RemoteError> {
         let client = self.gate.client().with_options(&self.options());
         let found = self
             .gate
@@ -67,7 +67,7 @@ impl RemoteTier {
         Ok(found.and_then(|json| serde_json::from_str(&json).ok()))
     }
 
-    pub async fn put(&self, key: &SummaryKey, entry: &Entry) -> Result<(), RemoteError> {
+    pub async fn put(&self, key: &CacheKey, entry: &Entry) -> Result<(), RemoteError> {
         let json = serde_json::to_string(entry).map_err(|_| RemoteError::Failed)?;
         let client = self.gate.client().with_options(&self.options());
         let expire = Expiration::PX(self.keep.as_millis() as i64);

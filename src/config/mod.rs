@@ -46,6 +46,8 @@ pub const DEFAULT_IDEMPOTENCY_TTL: &str = "24h";
 pub const DEFAULT_IDEMPOTENCY_MAX_KEYS: usize = 100_000;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_FUTURE_SKEW: &str = "5m";
+/// A day at one-minute steps.
+pub const DEFAULT_SERIES_MAX_POINTS: usize = 1_440;
 /// Longer than a load balancer needs to see `/ready` fail: HAProxy checking every second
 /// and marking a server down after two failures (`deploy/haproxy.cfg`) takes about 2 s.
 pub const DEFAULT_SHUTDOWN_DELAY: &str = "5s";
@@ -221,6 +223,7 @@ impl Default for Settings {
                 max_types: DEFAULT_MAX_TYPES,
                 idempotency_ttl: parse::default_duration(DEFAULT_IDEMPOTENCY_TTL),
                 max_idempotency_keys: DEFAULT_IDEMPOTENCY_MAX_KEYS,
+                series_max_points: DEFAULT_SERIES_MAX_POINTS,
                 max_future_skew: parse::default_duration(DEFAULT_MAX_FUTURE_SKEW),
             },
             database: DatabaseSettings {

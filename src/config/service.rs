@@ -97,6 +97,11 @@ pub struct StoreSettings {
     #[arg(global = true, long = "idempotency-max-keys", env = "IDEMPOTENCY_MAX_KEYS", default_value_t = DEFAULT_IDEMPOTENCY_MAX_KEYS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000_000))]
     pub max_idempotency_keys: usize,
+    /// Most steps one time series answers (`GET /api/metrics/series`); a `step` giving more
+    /// is refused (422) with the smallest step allowed.
+    #[arg(global = true, long = "series-max-points", env = "SERIES_MAX_POINTS", default_value_t = DEFAULT_SERIES_MAX_POINTS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub series_max_points: usize,
     /// How far ahead of the server clock a timestamp may be.
     #[arg(global = true, long = "max-future-skew", env = "TALLY_MAX_FUTURE_SKEW", default_value = DEFAULT_MAX_FUTURE_SKEW, value_parser = parse_duration)]
     pub max_future_skew: Duration,

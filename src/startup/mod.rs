@@ -17,11 +17,12 @@ pub use routes::routes;
 pub use tasks::shutdown_signal;
 
 use crate::breaker::Breakers;
-use crate::cache::SummaryCache;
+use crate::cache::ReadCache;
 use crate::config::Settings;
 use crate::dashboard::{self, Dashboard};
 use crate::limiter::{Identify, RateLimiter, SignInGuard};
 use crate::redis::Redis;
+use crate::series::{SeriesRules, TimeSeries};
 use crate::server::{ConnectionLimits, Deadlines};
 use crate::state::{AppState, Lifecycle, Upstream};
 use crate::store::{MemoryStore, MemoryStoreConfig, MetricStore, PostgresStore};
@@ -121,7 +122,7 @@ impl Application {
                 Arc::clone(&redis_breaker),
             ))
         });
-        let cache = SummaryCache::new(&settings.cache, Arc::clone(&redis), redis_breaker);
+        let cache = ReadCache::new(&settings.cache, Arc::clone(&redis), redis_breaker);
         let bind = |source| StartupError::Bind {
             addr: settings.server.addr,
             source,
@@ -147,12 +148,21 @@ impl Application {
             settings.store.retention,
             settings.store.max_future_skew,
         );
+        let series = TimeSeries::new(
+            Arc::clone(&cache),
+            Arc::clone(&store),
+            SeriesRules {
+                retention: settings.store.retention,
+                max_points: settings.store.series_max_points,
+            },
+        );
         let state = Arc::new(AppState {
             store,
             redis,
             limiter,
             cache,
             summaries,
+            series,
             breakers,
             upstream,
             admin_tokens: settings.admin.tokens.clone(),

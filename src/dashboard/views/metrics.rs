@@ -204,7 +204,11 @@ impl SummaryView {
         let lookup = state.summaries.lookup(&query);
         match tokio::time::timeout(STORE_TIMEOUT, lookup).await {
             Ok(Ok(l)) => {
-                let a = &l.entry.report.aggregates;
+                let Some(report) = l.entry.summary() else {
+                    view.error = Some("the cache answered with another kind of entry".into());
+                    return view;
+                };
+                let a = &report.aggregates;
                 let f = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), format::value);
                 view.rows = vec![
                     ("count", format::count(a.count)),
