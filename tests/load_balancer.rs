@@ -258,7 +258,7 @@ async fn behind_haproxy_quotas_are_exact_caches_shared_and_restarts_fail_nothing
     };
     assert_eq!(summary(stack.ports[0]).await.0, "MISS");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !stack.redis_get_keys_like("tally:v1:summary:") {
+    while !stack.redis_get_keys_like("tally:v2:summary:") {
         assert!(Instant::now() < deadline, "the summary never reached Redis");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -7,6 +7,10 @@ reach) sends what it meant to: a valid request stays valid, an invalid one stays
 - A metric's timestamp must lie within the retention and not ahead of the server clock: a
   valid RFC 3339 date-time is moved into the last hour. One that is not valid (a negative
   case) is left alone.
+- A series `step` that the spec's pattern accepts (any compact duration) is replaced by one
+  of the steps every period allows (a divisor of a minute or whole minutes, at most
+  SERIES_MAX_POINTS steps over the period: the rule depends on `period`, so no pattern
+  can state it). One that does not match (a negative case) is left alone.
 - An `Idempotency-Key` belongs to one request: a valid key (the coverage phase reuses its
   boundary values across bodies) gets a unique suffix, so no key meets two bodies.
 """
@@ -60,8 +64,21 @@ def _unique_key(headers):
     headers["Idempotency-Key"] = bare[: 255 - len(suffix)] + suffix
 
 
+# Steps no period refuses: the default retention (7 days) is 336 steps of 30 minutes.
+_STEPS = ["30m", "1h", "6h", "1d", "7d"]
+_STEP = re.compile(r"^([0-9]{1,9}[a-zA-Zµ]+)+$")
+
+
+def _fix_step(query):
+    step = query.get("step") if isinstance(query, dict) else None
+    if isinstance(step, str) and _STEP.match(step) and any(c in "123456789" for c in step):
+        query["step"] = _STEPS[next(_counter) % len(_STEPS)]
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
+    if case.path == "/api/metrics/series":
+        _fix_step(case.query)
     if case.path == "/api/metrics" and case.method.upper() == "POST":
         _fix_metric(case.body)
     elif case.path == "/api/metrics/batch" and isinstance(case.body, list):

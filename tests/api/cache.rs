@@ -102,7 +102,7 @@ async fn a_second_instance_hits_in_redis() {
     let deadline = Instant::now() + Duration::from_secs(5);
     while first
         .redis
-        .cli(&["exists", "tally:v1:summary:6:shared:all"])
+        .cli(&["exists", "tally:v2:summary:6:shared:all"])
         != "1"
     {
         assert!(Instant::now() < deadline, "entry never reached Redis");
@@ -201,7 +201,7 @@ async fn stale_if_error_and_errors_are_never_cached() {
     // one, and Redis answers "miss", so the summary is computed while the
     // request waits (a Redis that is down would let memory serve it stale
     // while a refresh runs instead).
-    let key = "tally:v1:summary:3:sie:all";
+    let key = "tally:v2:summary:3:sie:all";
     let deadline = Instant::now() + Duration::from_secs(5);
     while app.redis.cli(&["exists", key]) != "1" {
         assert!(Instant::now() < deadline, "never stored in Redis");
@@ -251,7 +251,7 @@ async fn redis_stopped_or_paused_never_fails_or_slows_a_summary() {
         look(&app, "recovered").await;
         if app
             .redis
-            .cli(&["exists", "tally:v1:summary:9:recovered:all"])
+            .cli(&["exists", "tally:v2:summary:9:recovered:all"])
             == "1"
         {
             break;
@@ -304,9 +304,9 @@ async fn keys_isolate_types_and_periods() {
     }
     let keys = app
         .redis
-        .cli(&["--scan", "--pattern", "tally:v1:summary:*"]);
+        .cli(&["--scan", "--pattern", "tally:v2:summary:*"]);
     assert!(
-        keys.lines().all(|k| k.starts_with("tally:v1:summary:")),
+        keys.lines().all(|k| k.starts_with("tally:v2:summary:")),
         "{keys}"
     );
 }
