@@ -18,6 +18,8 @@ mod limiter;
 mod openapi;
 mod postgres;
 mod query;
+mod series;
+mod series_limits;
 mod sign_in;
 mod summary;
 mod telemetry;
