@@ -9,7 +9,8 @@
 #    expired before each; every answer checked to be a miss), for period=all
 #    and period=6h, over 1,000,000 and then 10,000,000 stored points of one
 #    type spread over the last 5.8 days, once the rollups have folded in
-#    (rollup_delta drained); and a cache hit.
+#    (rollup_delta drained); and a cache hit. Then, the same way, a time series of
+#    7 days at step=1h (169 steps, GET /api/metrics/series) the cache has not seen.
 # BASELINE=<git revision> (or the path of a tally binary built before, such as
 # target/baseline/tally from an earlier run) builds that revision too and runs it as a third
 # server, `before` (its own database on the same PostgreSQL), through 1 and 2
@@ -141,13 +142,16 @@ folded() {
   echo "$1: rollups folded in $((waited / 2)) s after the last write"
   sleep 6
 }
-# One summary of type big over period $2 from server $1, Redis flushed and the
-# local tier (1 s) expired first; fails unless the answer is a cache miss.
+# One read of type big from server $1 (`$2` the query after the path: the summary's
+# period, or `series?…`), Redis flushed and the local tier (1 s) expired first; fails
+# unless the answer is a cache miss.
 miss() {
+  local what=$2
+  [[ "$what" == series* ]] || what="summary?period=$what"
   redis-cli -p "$redis_port" FLUSHALL >/dev/null
   sleep 1.2
   curl -fsS -o /dev/null -D "$work/headers" -w '%{time_total}\n' \
-    "http://127.0.0.1:${port[$1]}/api/metrics/summary?type=big&period=$2"
+    "http://127.0.0.1:${port[$1]}/api/metrics/$what&type=big"
   grep -qi '^cache-status:.*fwd=miss' "$work/headers" || { echo "not a cache miss" >&2; exit 1; }
 }
 ms() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.2f ms", a[int((NR+1)/2)]*1000}'; }
@@ -157,6 +161,9 @@ report() {
     times=(); for _ in 1 2 3 4 5; do times+=("$(miss "$v" "$period")"); done
     echo "$v, $rows points: summary period=$period, cache miss: median $(ms "${times[@]}")   all: ${times[*]}"
   done
+  [ "$v" = before ] && return 0 # a build from before the series
+  times=(); for _ in 1 2 3 4 5; do times+=("$(miss "$v" "series?period=7d&step=1h")"); done
+  echo "$v, $rows points: series period=7d step=1h, cache miss: median $(ms "${times[@]}")   all: ${times[*]}"
 }
 for v in "${servers[@]:1}"; do
   store_million "$v"
