@@ -190,22 +190,25 @@ impl SeriesQuery {
                 None
             }
         };
-        let (Some(metric_type), Some(period)) = (metric_type, period) else {
+        let step = match (step, period) {
+            (Some((raw, step)), Some(period)) => match rules.check_step(raw, step, period) {
+                Ok(()) => Some((step, false)),
+                Err(e) => {
+                    refused.fields.push(("step", e));
+                    None
+                }
+            },
+            (None, Some(period)) => Some((rules.choose_step(period), true)),
+            (_, None) => None,
+        };
+        let (Some(metric_type), Some(period), Some((step, step_chosen))) =
+            (metric_type, period, step)
+        else {
             return Err(refused);
         };
         if !refused.fields.is_empty() {
             return Err(refused);
         }
-        let (step, step_chosen) = match step {
-            Some((raw, step)) => match rules.check_step(raw, step, period) {
-                Ok(()) => (step, false),
-                Err(e) => {
-                    refused.fields.push(("step", e));
-                    return Err(refused);
-                }
-            },
-            None => (rules.choose_step(period), true),
-        };
         Ok(Self {
             metric_type,
             period,
@@ -291,7 +294,7 @@ async fn compute(
         .instrument(tracing::info_span!(
             "store.series",
             metric.type.len = query.metric_type.as_str().len(),
-            series.steps = aggregates_len_hint(&window),
+            series.steps = window.steps().2,
         ))
         .await?;
     let (first, step, _) = window.steps();
@@ -319,10 +322,6 @@ async fn compute(
         to: at(end),
         points,
     }))
-}
-
-fn aggregates_len_hint(window: &SeriesWindow) -> usize {
-    window.steps().2
 }
 
 #[cfg(test)]

@@ -135,3 +135,15 @@ fn the_window_is_whole_steps_aligned_to_the_epoch_ending_with_now() {
         );
     }
 }
+
+#[test]
+fn a_broken_type_does_not_hide_a_broken_step() {
+    let refused =
+        SeriesQuery::parse("<b>", Some("hourly"), Some("7s"), &rules()).expect_err("both");
+    let fields: Vec<_> = refused.fields.iter().map(|(f, _)| *f).collect();
+    assert_eq!(fields, ["type", "step"]);
+    assert!(!refused.unparseable);
+    let refused =
+        SeriesQuery::parse("cpu", Some("hourly"), Some("fast"), &rules()).expect_err("step");
+    assert!(refused.unparseable);
+}
