@@ -8,6 +8,12 @@
 //! it, at most every `METRICS_REFRESH`: page loads and new streams take the
 //! newest one (a page load with none yet asks the task for one and waits a
 //! moment). Streams are capped in total and per client.
+//!
+//! A metrics page showing a series chart opens its stream with the chart's query; that
+//! stream also sends `chart` events, the chart re-rendered every `METRICS_REFRESH` by
+//! the series service (`chart.rs`). Each such stream asks on its own, but at a pace the
+//! server sets, behind the stream caps, and the service's cache answers streams asking
+//! the same; opening one asks nothing (the page came with its chart).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +28,11 @@ use tokio::time::Instant;
 
 use super::Dashboard;
 use super::snapshot::Snapshot;
+use super::views::series::SeriesForm;
 use crate::limiter::ClientKey;
+use crate::series::SeriesQuery;
+
+mod chart;
 
 /// How often the history is sampled and fragments are pushed.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -258,13 +268,16 @@ pub async fn run(dashboard: Arc<Dashboard>) {
     }
 }
 
-/// The events of one stream: the page's fragment now, then each new one.
+/// The events of one stream: the page's fragment now, then each new one; with a chart
+/// (the metrics page's), its `chart` events too.
 pub fn events(
     dashboard: Arc<Dashboard>,
     page: Page,
     first: String,
     slot: StreamSlot,
+    chart: Option<(SeriesForm, SeriesQuery)>,
 ) -> impl Stream<Item = Event> + Send + 'static {
+    let charts = chart::events(Arc::clone(&dashboard), chart);
     let rx = dashboard.live.subscribe(page);
     let start = vec![
         Event::retry(RETRY_MS),
@@ -283,5 +296,6 @@ pub fn events(
             }
         },
     );
-    futures_util::StreamExt::chain(futures_util::stream::iter(start), updates)
+    let updates = futures_util::StreamExt::chain(futures_util::stream::iter(start), updates);
+    futures_util::stream::select(updates, charts)
 }

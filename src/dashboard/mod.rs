@@ -14,6 +14,7 @@ pub mod format;
 pub mod history;
 pub mod live;
 mod pages;
+pub mod series_chart;
 pub mod session;
 pub mod snapshot;
 pub mod views;

@@ -14,9 +14,12 @@ use serde::Deserialize;
 use super::Dashboard;
 use super::live::{self, Page, StreamRefused};
 use super::snapshot::Snapshot;
-use super::views::metrics::SummaryView;
+use super::views::series::SeriesForm;
 use crate::http::problem::Problem;
 use crate::upstream::SimulatorMode;
+
+mod metrics_page;
+pub use metrics_page::metrics;
 
 /// Keep-alive comments on an idle stream (proxies drop silent connections).
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
@@ -24,8 +27,11 @@ const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 /// What every page shares: title, navigation, the operator, the live region.
 pub struct Chrome {
     pub title: &'static str,
-    /// `overview`, `breakers`, … (navigation and stream).
+    /// `overview`, `breakers`, … (navigation).
     pub page: &'static str,
+    /// The page's event stream: `/dashboard/stream?page=…`, with the metrics page's
+    /// chart query when it shows one (URL-encoded; the template escapes it again).
+    pub stream: String,
     pub operator: Option<OperatorView>,
     /// A fixed message after an action (never text from the request).
     pub notice: Option<&'static str>,
@@ -45,6 +51,7 @@ pub struct PageQuery {
     #[serde(rename = "type")]
     metric_type: Option<String>,
     period: Option<String>,
+    step: Option<String>,
 }
 
 /// The messages `?done=` may select.
@@ -71,6 +78,7 @@ impl Dashboard {
         Chrome {
             title,
             page: page.as_str(),
+            stream: format!("/dashboard/stream?page={}", page.as_str()),
             operator: self.sessions.of(req).map(|(_, s)| OperatorView {
                 who: s.who.clone(),
                 csrf: s.csrf.clone(),
@@ -182,37 +190,6 @@ pub async fn limits(
 }
 
 #[derive(Template)]
-#[template(path = "dashboard/metrics.html")]
-struct MetricsPage {
-    chrome: Chrome,
-    /// The form's values, as typed.
-    metric_type: String,
-    period: String,
-    summary: Option<SummaryView>,
-}
-
-#[handler]
-pub async fn metrics(
-    d: Data<&Arc<Dashboard>>,
-    req: &Request,
-    Query(q): Query<PageQuery>,
-) -> Response {
-    let chrome = d.chrome(req, Page::Metrics, "Metrics", &q).await;
-    let period = q.period.clone().unwrap_or_else(|| "all".to_owned());
-    let summary = match &q.metric_type {
-        Some(t) => Some(SummaryView::lookup(&d.state, t, &period).await),
-        None => None,
-    };
-    let page = MetricsPage {
-        chrome,
-        metric_type: q.metric_type.clone().unwrap_or_default(),
-        period,
-        summary,
-    };
-    html(StatusCode::OK, page.render())
-}
-
-#[derive(Template)]
 #[template(path = "dashboard/login.html")]
 pub struct LoginPage {
     pub chrome: Chrome,
@@ -240,10 +217,18 @@ pub async fn login(d: Data<&Arc<Dashboard>>, req: &Request) -> Response {
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
     page: String,
+    /// The metrics page's chart, as its form asked for it.
+    #[serde(rename = "type")]
+    metric_type: Option<String>,
+    period: Option<String>,
+    step: Option<String>,
 }
 
 /// `GET /dashboard/stream?page=…`: `update` events carrying the page's live
-/// fragment, at least once a second.
+/// fragment, at least once a second. For the metrics page with a chart
+/// (`&type=…&period=…&step=…`), also `chart` events with the chart re-rendered every
+/// `METRICS_REFRESH`; a query the API would refuse gets no chart events (the page
+/// already says why).
 #[handler]
 pub async fn stream(
     d: Data<&Arc<Dashboard>>,
@@ -282,6 +267,13 @@ pub async fn stream(
         }
     };
     let first = d.render_live(page, &Snapshot::take(&d.state)).await;
-    let events = live::events(Arc::clone(&d), page, first, slot);
+    let chart = match (page, &q.metric_type) {
+        (Page::Metrics, Some(t)) => {
+            let form = SeriesForm::new(t, q.period.as_deref(), q.step.as_deref());
+            form.parse(&d.state).ok().map(|query| (form, query))
+        }
+        _ => None,
+    };
+    let events = live::events(Arc::clone(&d), page, first, slot, chart);
     SSE::new(events).keep_alive(KEEP_ALIVE).into_response()
 }

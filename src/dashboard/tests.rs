@@ -113,3 +113,44 @@ fn limits_fragment_says_when_limiting_is_off() {
     assert!(html.contains("Rate limiting is off"));
     assert!(!html.contains("<table"));
 }
+
+#[test]
+fn the_series_chart_escapes_what_was_typed_and_its_stream_url_is_encoded() {
+    use super::views::series::{Refusal, SeriesForm, SeriesView};
+    let form = SeriesForm::new(HOSTILE, Some("\"><b>1h"), Some("5m&page=x"));
+    let view = SeriesView {
+        form: form.clone(),
+        chart: None,
+        label: String::new(),
+        step: String::new(),
+        step_chosen: false,
+        from: String::new(),
+        to: String::new(),
+        cache_status: String::new(),
+        refused: Some(Refusal {
+            status: 422,
+            fields: vec![("type", format!("not {HOSTILE}"))],
+        }),
+        error: None,
+    };
+    let html = view.html();
+    assert!(
+        !html.contains("<script>") && !html.contains("<b>1h"),
+        "{html}"
+    );
+    assert!(html.contains("data-series-refused=\"422\""), "{html}");
+    assert!(
+        html.contains("<code>&#60;script&#62;alert(1)&#60;/script&#62;</code>"),
+        "{html}"
+    );
+    assert_eq!(
+        form.stream_url(),
+        "/dashboard/stream?page=metrics&type=%3Cscript%3Ealert%281%29%3C%2Fscript%3E\
+         &period=%22%3E%3Cb%3E1h&step=5m%26page%3Dx"
+    );
+    let chosen = SeriesForm::new("cpu", None, Some(""));
+    assert_eq!(
+        chosen.stream_url(),
+        "/dashboard/stream?page=metrics&type=cpu&period=all"
+    );
+}

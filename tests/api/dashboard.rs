@@ -615,3 +615,118 @@ async fn the_metrics_page_shows_the_store_against_its_limits() {
     let oldest = page.find("data-newest-type=\"old.one\"").expect("old");
     assert!(newest < oldest, "newest first");
 }
+
+/// Reads SSE events named `name` until one arrives, or `within` passes.
+async fn next_event(resp: reqwest::Response, name: &str, within: Duration) -> Option<String> {
+    let mut body = resp.bytes_stream();
+    let mut buf = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    let wanted = format!("event: {name}");
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, body.next()).await {
+            Ok(Some(Ok(chunk))) => chunk,
+            _ => return None,
+        };
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            if event.lines().any(|l| l == wanted) {
+                let data: Vec<&str> = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: ").or(l.strip_prefix("data:")))
+                    .collect();
+                return Some(data.join("\n"));
+            }
+        }
+    }
+}
+
+/// The metrics page charts one type through the series service `GET /api/metrics/series`
+/// answers from (same steps, same rules, same messages when it refuses), keeps the
+/// summary under the chart, and its stream re-renders the chart.
+#[tokio::test]
+async fn metrics_page_charts_a_series_by_the_api_rules_and_refreshes_it_live() {
+    let app = app_with(|_| {}).await;
+    for v in [1.0, 2.0, 6.0] {
+        assert_eq!(app.post_metric(&metric("cpu", v)).await.status(), 201);
+    }
+    let client = browser();
+    let page = text(
+        &client,
+        app.url("/dashboard/metrics?type=cpu&period=hourly&step=5m"),
+    )
+    .await;
+    assert!(page.contains("<svg viewBox=\"0 0 960 300\" role=\"img\" aria-label=\"Average of cpu per 5m step over hourly"), "{page}");
+    for part in [
+        "<path class=\"avg\" d=\"M",
+        "<path class=\"band\" d=\"M",
+        "<path class=\"p95\" d=\"M",
+        "<text class=\"x-tick\"",
+        "<text class=\"y-tick\"",
+    ] {
+        assert!(page.contains(part), "no {part}");
+    }
+    assert!(
+        page.contains("Step <b>5m</b> · 12 steps, 1 with points"),
+        "the caption: {page}"
+    );
+    assert!(page.contains("Cache-Status: <code>tally;"));
+    assert!(
+        page.contains("<dt>count</dt><dd>3</dd>"),
+        "the summary stays"
+    );
+    assert!(page.contains(
+        "data-stream=\"/dashboard/stream?page=metrics&#38;type=cpu&#38;period=hourly&#38;step=5m\""
+    ));
+    let api = app
+        .get("/api/metrics/series?type=cpu&period=hourly&step=5m")
+        .await;
+    let api: serde_json::Value = api.json().await.expect("json");
+    assert_eq!(api["points"].as_array().map(Vec::len), Some(12));
+
+    // The API's refusals, in its words, on a page that still answers 200.
+    for (query, status, words) in [
+        ("period=hourly&step=7s", "422", "must be 1s, 2s, 3s"),
+        (
+            "period=7d&step=1m",
+            "422",
+            "the smallest step allowed is 7m",
+        ),
+        (
+            "period=hourly&step=soon",
+            "400",
+            "must be a duration such as",
+        ),
+    ] {
+        let url = app.url(&format!("/dashboard/metrics?type=cpu&{query}"));
+        let page = text(&client, url).await;
+        assert!(
+            page.contains(&format!("data-series-refused=\"{status}\"")),
+            "{query}: {page}"
+        );
+        assert!(page.contains(words), "{query}: {page}");
+        assert!(!page.contains("<svg viewBox"), "{query}");
+        assert!(page.contains("data-stream=\"/dashboard/stream?page=metrics\""));
+    }
+
+    // The chart's stream sends it again within METRICS_REFRESH (5 s).
+    let resp = app
+        .get("/dashboard/stream?page=metrics&type=cpu&period=hourly&step=5m")
+        .await;
+    assert_eq!(resp.status(), 200);
+    let chart = next_event(resp, "chart", Duration::from_secs(7))
+        .await
+        .expect("a chart event within 7 s");
+    assert!(chart.contains("data-series-chart"), "{chart}");
+    assert!(chart.contains("Step <b>5m</b> · 12 steps"), "{chart}");
+    // A chart the API would refuse gets no chart events; the page's updates go on.
+    let resp = app
+        .get("/dashboard/stream?page=metrics&type=cpu&period=hourly&step=7s")
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        next_event(resp, "chart", Duration::from_secs(6))
+            .await
+            .is_none()
+    );
+}

@@ -5,12 +5,14 @@
 // browser download). Prints one `ok - ...` / `not ok - ...` line per check,
 // then `N passed, N failed`; exits 1 on any failure. Every wait has a timeout
 // and a watchdog ends the whole run, so it never hangs.
-// Screenshots go to target/dashboard-screenshots/ at the repository root.
+// Screenshots go to target/dashboard-screenshots/ at the repository root. The metrics
+// page's series chart has its checks in series.mjs beside this file.
 
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { seriesChart } from './series.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 // From this machine's notes: the network is closed, so nothing may phone home.
@@ -384,6 +386,9 @@ async function main() {
     await overview(browser);
     await operator(browser);
     await anonymous(browser);
+    await seriesChart(browser, {
+      at, brief, check, expect, http, newPage, open, repo, shotDir, watch, Failure, XSS,
+    });
   } finally {
     await Promise.race([browser.close(), new Promise((r) => setTimeout(r, 5_000))]);
   }

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod limits;
 pub mod metrics;
 pub mod overview;
+pub mod series;
 
 use super::format;
 use crate::breaker::{BreakerState, BreakerStatus};
