@@ -120,18 +120,11 @@ fn the_series_chart_escapes_what_was_typed_and_its_stream_url_is_encoded() {
     let form = SeriesForm::new(HOSTILE, Some("\"><b>1h"), Some("5m&page=x"));
     let view = SeriesView {
         form: form.clone(),
-        chart: None,
-        label: String::new(),
-        step: String::new(),
-        step_chosen: false,
-        from: String::new(),
-        to: String::new(),
-        cache_status: String::new(),
         refused: Some(Refusal {
             status: 422,
             fields: vec![("type", format!("not {HOSTILE}"))],
         }),
-        error: None,
+        ..SeriesView::default()
     };
     let html = view.html();
     assert!(

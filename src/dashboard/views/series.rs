@@ -71,7 +71,7 @@ pub struct Refusal {
 }
 
 /// The chart section (the inside of `#series-chart`).
-#[derive(Debug, Clone, PartialEq, Template)]
+#[derive(Debug, Clone, Default, PartialEq, Template)]
 #[template(path = "dashboard/series_chart.html")]
 pub struct SeriesView {
     /// The form's values, as typed (escaped when shown).
@@ -96,15 +96,7 @@ impl SeriesView {
     fn of(form: &SeriesForm) -> Self {
         Self {
             form: form.clone(),
-            chart: None,
-            label: String::new(),
-            step: String::new(),
-            step_chosen: false,
-            from: String::new(),
-            to: String::new(),
-            cache_status: String::new(),
-            refused: None,
-            error: None,
+            ..Self::default()
         }
     }
 
