@@ -96,6 +96,9 @@ pub struct MemoryStore {
     evicted_capacity: AtomicU64,
     evicted_memory: AtomicU64,
     refused_type_limit: AtomicU64,
+    /// One large write at a time in the store's lock; the others wait here, yielding
+    /// their runtime worker instead of blocking it (`write.rs`).
+    large_writes: tokio::sync::Semaphore,
 }
 
 impl MemoryStore {
@@ -119,6 +122,7 @@ impl MemoryStore {
             evicted_capacity: AtomicU64::new(0),
             evicted_memory: AtomicU64::new(0),
             refused_type_limit: AtomicU64::new(0),
+            large_writes: tokio::sync::Semaphore::new(1),
         }
     }
 
@@ -193,7 +197,7 @@ fn from_micros(micros: i64) -> DateTime<Utc> {
 #[async_trait]
 impl MetricStore for MemoryStore {
     async fn insert_batch(&self, metrics: Vec<Metric>) -> Result<(), StoreError> {
-        self.write(metrics, None).map(|_| ())
+        self.write(metrics, None).await.map(|_| ())
     }
 
     async fn insert_idempotent(
@@ -201,7 +205,7 @@ impl MetricStore for MemoryStore {
         metrics: Vec<Metric>,
         idem: Idempotent,
     ) -> Result<Recorded, StoreError> {
-        self.write(metrics, Some(idem))
+        self.write(metrics, Some(idem)).await
     }
 
     async fn summarize(
