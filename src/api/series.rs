@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, Object};
 
 use super::payload::RenderedJson;
 use super::responses::ReadError;
-use super::summary::{CachedReply, wrong_kind};
+use super::summary::{AggregatesView, CachedReply, wrong_kind};
 use crate::domain::{SeriesPoint, SeriesReport};
 use crate::http::problem::FieldError;
 use crate::series::SeriesQuery;
@@ -45,29 +45,9 @@ pub struct SeriesPointView {
     /// is after the answer was computed), and the first one is cut when retention reaches
     /// into it. Its numbers cover the part inside the window.
     pub partial: bool,
-    pub count: u64,
-    /// Sum of values; saturates at ±1.7976931348623157e308 instead of overflowing.
-    #[oai(nullable)]
-    pub sum: Option<f64>,
-    #[oai(nullable)]
-    pub average_value: Option<f64>,
-    #[oai(nullable)]
-    pub min_value: Option<f64>,
-    #[oai(nullable)]
-    pub max_value: Option<f64>,
-    /// Value of the step's point with the latest timestamp.
-    #[oai(nullable)]
-    pub latest_value: Option<f64>,
-    /// Percentiles from a mergeable quantile sketch (DDSketch, 0.8% relative accuracy):
-    /// within 1% relative error of the exact values.
-    #[oai(nullable)]
-    pub p50: Option<f64>,
-    #[oai(nullable)]
-    pub p90: Option<f64>,
-    #[oai(nullable)]
-    pub p95: Option<f64>,
-    #[oai(nullable)]
-    pub p99: Option<f64>,
+    /// The step's aggregates; each equals the summary of exactly its interval.
+    #[oai(flatten)]
+    pub aggregates: AggregatesView,
 }
 
 /// The series' response as the spec documents it; handlers answer with [`SeriesReply`].
@@ -139,19 +119,9 @@ fn series_view(report: &SeriesReport, query: &SeriesQuery) -> Series {
 }
 
 fn point_view(p: &SeriesPoint) -> SeriesPointView {
-    let a = &p.aggregates;
     SeriesPointView {
         start: p.start,
         partial: p.partial,
-        count: a.count,
-        sum: a.sum,
-        average_value: a.average,
-        min_value: a.min,
-        max_value: a.max,
-        latest_value: a.latest,
-        p50: a.p50,
-        p90: a.p90,
-        p95: a.p95,
-        p99: a.p99,
+        aggregates: AggregatesView::from(&p.aggregates),
     }
 }

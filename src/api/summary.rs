@@ -18,7 +18,7 @@ use poem_openapi::{ApiResponse, Object};
 use super::payload::RenderedJson;
 use super::responses::ReadError;
 use crate::cache::Lookup;
-use crate::domain::SummaryReport;
+use crate::domain::{Aggregates, SummaryReport};
 use crate::http::problem::FieldError;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -40,6 +40,14 @@ pub struct Summary {
     /// End of the window: the server clock plus the allowed future skew, so
     /// points stamped slightly ahead are included.
     pub to: DateTime<Utc>,
+    #[oai(flatten)]
+    pub aggregates: AggregatesView,
+}
+
+/// The aggregates of a window's points: the summary's, and each step's of a series.
+/// With no points, `count` is 0 and every other field is null.
+#[derive(Debug, Object)]
+pub struct AggregatesView {
     pub count: u64,
     /// Sum of values; saturates at ±1.7976931348623157e308 instead of overflowing.
     #[oai(nullable)]
@@ -63,6 +71,23 @@ pub struct Summary {
     pub p95: Option<f64>,
     #[oai(nullable)]
     pub p99: Option<f64>,
+}
+
+impl From<&Aggregates> for AggregatesView {
+    fn from(a: &Aggregates) -> Self {
+        Self {
+            count: a.count,
+            sum: a.sum,
+            average_value: a.average,
+            min_value: a.min,
+            max_value: a.max,
+            latest_value: a.latest,
+            p50: a.p50,
+            p90: a.p90,
+            p95: a.p95,
+            p99: a.p99,
+        }
+    }
 }
 
 /// The summary's response as the spec documents it (status, body, headers);
@@ -177,21 +202,11 @@ pub fn wrong_kind() -> StoreError {
 }
 
 fn summary_view(report: &SummaryReport, period: String) -> Summary {
-    let agg = &report.aggregates;
     Summary {
         metric_type: report.metric_type.clone(),
         period,
         from: report.from,
         to: report.to,
-        count: agg.count,
-        sum: agg.sum,
-        average_value: agg.average,
-        min_value: agg.min,
-        max_value: agg.max,
-        latest_value: agg.latest,
-        p50: agg.p50,
-        p90: agg.p90,
-        p95: agg.p95,
-        p99: agg.p99,
+        aggregates: AggregatesView::from(&report.aggregates),
     }
 }
