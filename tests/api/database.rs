@@ -50,7 +50,7 @@ async fn stored_values(url: &str) -> HashSet<u64> {
 }
 
 /// A private PostgreSQL with a fresh database, and the service on it, ready.
-async fn on_postgres(database: &str) -> (TestPostgres, String, TestApp) {
+pub async fn on_postgres(database: &str) -> (TestPostgres, String, TestApp) {
     let pg = TestPostgres::start();
     let url = pg.database(database).await;
     let redis = TestRedis::start().await;

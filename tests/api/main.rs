@@ -5,6 +5,7 @@ mod cluster;
 mod connections;
 mod dashboard;
 mod database;
+mod database_series;
 mod errors;
 mod external;
 mod faulty_store;
